@@ -1,0 +1,181 @@
+"""The stored state: SQLAlchemy 2 typed models.
+
+`InboundMessage` is also the work queue: a row is written (raw bytes exactly as
+received) before anything else happens to a message, and its `outcome` stays
+empty until the one transaction that decides and acts on it commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Table,
+                        Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware one is required")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseStatus(str, enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING_ON_CONTACT = "waiting on contact"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+account_contacts = Table(
+    "account_contacts",
+    Base.metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Account(Base):
+    """A customer: a school district."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    contacts: Mapped[list[Contact]] = relationship(secondary=account_contacts, back_populates="accounts",
+                                                   order_by="Contact.last_name")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    primary_phone: Mapped[str] = mapped_column(String(50), default="")
+    secondary_phone: Mapped[str] = mapped_column(String(50), default="")
+    contact_type: Mapped[str] = mapped_column(String(20))
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    schema_bootcamp: Mapped[dt.date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    accounts: Mapped[list[Account]] = relationship(secondary=account_contacts, back_populates="contacts",
+                                                   order_by="Account.name")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+
+class Case(Base):
+    """A typed support case. Its number is its primary key."""
+
+    __tablename__ = "cases"
+    number: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    case_type: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text)
+    # The type's own fields, keyed by the label as the seed writes it; values are
+    # JSON (dates as ISO strings, multi-choice as lists). The text as written is
+    # kept beside them.
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fields_as_written: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    module: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), default=CaseStatus.NEW.value)
+    department: Mapped[str] = mapped_column(String(100))
+    billable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    contact: Mapped[Contact] = relationship(foreign_keys=[contact_id])
+    submitted_by: Mapped[Contact] = relationship(foreign_keys=[submitted_by_id])
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="case", order_by="Attachment.id")
+    inbound_messages: Mapped[list[InboundMessage]] = relationship(back_populates="case", order_by="InboundMessage.id")
+    outbound_messages: Mapped[list[OutboundMessage]] = relationship(back_populates="case",
+                                                                    order_by="OutboundMessage.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[int] = mapped_column(ForeignKey("cases.number"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    case: Mapped[Case] = relationship(back_populates="attachments")
+
+
+class InboundMessage(Base):
+    """A message exactly as received, and what became of it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_inbound_dedupe_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Message-ID when the message has one, else a hash of the raw bytes: a
+    # redelivered message collides here instead of making a second case.
+    dedupe_key: Mapped[str] = mapped_column(String(1000))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    source: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(30), index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    case_number: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
+    case: Mapped[Case | None] = relationship(back_populates="inbound_messages")
+
+
+class OutboundMessage(Base):
+    """The outbox: a rendered message written in the transaction that caused it."""
+
+    __tablename__ = "outbound_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(1000))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    case_number: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    case: Mapped[Case | None] = relationship(back_populates="outbound_messages")

@@ -1,0 +1,118 @@
+"""Opening the database and the first, durable step of the flow: storing raw mail.
+
+SQLite is the embedded default and PostgreSQL the multi-daemon deployment; the
+same code runs on both. On SQLite every commit is made durable
+(`synchronous=FULL`) and a locked database waits a bounded time rather than
+hanging, so the mail edge can answer "try later" instead of losing a message.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.models import Base, InboundMessage, utcnow
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    def session(self) -> Session:
+        return self.sessions()
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Connect, and create the schema when it is missing."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args=_connect_args(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if create:
+        Base.metadata.create_all(engine)
+    return Store(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    return {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def dedupe_key(raw: bytes, message_id: str | None) -> str:
+    """The identity of a message across redeliveries.
+
+    The Message-ID when there is one; broken clients that reuse a Message-ID
+    for different mail are told apart by also hashing the body when the IDs
+    collide (see `store_raw`). Without a Message-ID, the hash of the bytes.
+    """
+    if message_id:
+        return "mid:" + message_id.strip().strip("<>").lower()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    duplicate: bool  # True when this message was stored before; `id` is the earlier row
+
+
+def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str | None, subject: str,
+              source: str) -> Stored:
+    """Commit the raw bytes, or find the earlier copy of the same message."""
+    digest = hashlib.sha256(raw).hexdigest()
+    key = dedupe_key(raw, message_id)
+    with store.session() as session:
+        earlier = session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key == key)).first()
+        if earlier is not None:
+            if earlier.sha256 == digest or not message_id or _same_message(earlier.raw, raw):
+                return Stored(earlier.id, duplicate=True)
+            # A reused Message-ID on different content: a different message.
+            key = "sha256:" + digest
+            again = session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key == key)).first()
+            if again is not None:
+                return Stored(again.id, duplicate=True)
+        row = InboundMessage(dedupe_key=key, message_id=message_id, sender=sender, subject=subject[:1000],
+                             source=source[:200], raw=raw, size=len(raw), sha256=digest, received=utcnow())
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another process stored the same message between our look-up and insert.
+            session.rollback()
+            existing = session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key == key)).one()
+            return Stored(existing.id, duplicate=True)
+        return Stored(row.id, duplicate=False)
+
+
+def _same_message(earlier: bytes, raw: bytes) -> bool:
+    """Two copies of one message differ only in trace headers added on the way."""
+    return _body(earlier) == _body(raw)
+
+
+def _body(raw: bytes) -> bytes:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(separator)
+        if found:
+            return body.replace(b"\r\n", b"\n").strip()
+    return raw.strip()
