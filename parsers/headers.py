@@ -1,0 +1,31 @@
+"""The few header values needed to store a message before it is parsed in full.
+
+Cheap and forgiving: used at the edge (ingest, SMTP, IMAP) to file the raw
+bytes under their Message-ID; the full parse happens later, in the worker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
+
+
+@dataclass(frozen=True)
+class Envelope:
+    message_id: str | None
+    sender: str | None
+    subject: str
+
+
+def envelope_of(raw: bytes) -> Envelope:
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        message_id = str(headers.get("Message-ID", "") or "").strip().strip("<>").strip() or None
+        sender = parseaddr(str(headers.get("From", "") or ""))[1].lower() or None
+        subject = " ".join(str(headers.get("Subject", "") or "").split())
+    except Exception:  # a file that is not mail at all still gets stored and an outcome
+        return Envelope(None, None, "")
+    if message_id and (len(message_id) > 900 or any(ch.isspace() for ch in message_id)):
+        message_id = None  # a broken Message-ID identifies nothing; fall back to the content hash
+    return Envelope(message_id, sender, subject[:1000])

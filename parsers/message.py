@@ -1,0 +1,297 @@
+"""Raw message bytes to a parsed, immutable message: the first step of the parse stage.
+
+The worker claims a stored raw message and hands its bytes here before any
+decision is made (store raw → **parse** → decide → act). mail-parser does the
+MIME work (transfer encodings, charsets, RFC 2047/2231 words, defects) and
+inscriptis turns an HTML-only body into text that keeps its line structure, so
+the template parser downstream sees one ``Field: value`` per line whatever the
+sender's mail client wrote. Nothing here touches a database or the network.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+import inscriptis
+import mailparser
+from mailparser.utils import decode_header_part
+
+__all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "parse_message"]
+
+MAX_FILENAME_LENGTH = 200
+
+# Headers of which at least one must be present for bytes to count as mail.
+_TELLTALE_HEADERS = frozenset({"from", "subject", "date", "message-id", "to"})
+# An RFC 5322 field name is printable ASCII except the colon.
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_MBOX_FROM_LINE = re.compile(rb"^From \S")
+# Control bytes that never appear in a header section of real mail. ESC is
+# allowed: old Japanese clients put raw ISO-2022-JP escapes in headers.
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+_MSGID = re.compile(r"<([^<>]*)>")
+_WHITESPACE = re.compile(r"\s+")
+# mail-parser names an unnamed attachment with ten random lowercase letters.
+_SYNTHESISED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")
+
+
+class NotAnEmail(ValueError):
+    """The bytes are not an email message at all; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file, decoded, with a filename safe to show or store."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """Everything later stages read from one inbound message."""
+
+    message_id: str | None
+    from_address: str | None
+    from_name: str
+    to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    return_path: str | None
+    headers: tuple[tuple[str, str], ...]
+    text: str
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    is_mime: bool
+    defects: tuple[str, ...]
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        values = self.header_all(name)
+        return values[0] if values else None
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (case-insensitive), in order."""
+        wanted = name.lower()
+        return tuple(value for key, value in self.headers if key.lower() == wanted)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes; raise NotAnEmail when they are not mail at all."""
+    _check_looks_like_mail(raw)
+    mail = mailparser.parse_from_bytes(raw)
+    headers = _decoded_headers(mail.message)
+    if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
+        raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
+    from_name, from_address = _first_address(mail.from_)
+    attachments = _attachments(mail.attachments)
+    html = "\n".join(mail.text_html) or None
+    return ParsedMessage(
+        message_id=_message_id(_first(headers, "Message-ID")),
+        from_address=from_address,
+        from_name=from_name,
+        to=_addresses(mail.to) + _addresses(mail.cc),
+        subject=_collapse(_first(headers, "Subject") or ""),
+        date=_aware(mail.date),
+        in_reply_to=_message_id(_first(headers, "In-Reply-To")),
+        references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
+        return_path=_return_path(_first(headers, "Return-Path")),
+        headers=headers,
+        text=_body_text(_body_plain_parts(mail.text_plain, attachments), html),
+        html=html,
+        attachments=attachments,
+        is_mime=_first(headers, "MIME-Version") is not None,
+        defects=_defects(mail.defects),
+    )
+
+
+# --- is it mail at all? ------------------------------------------------------
+
+def _check_looks_like_mail(raw: bytes) -> None:
+    """Refuse bytes that cannot be a message, with a reason a person can read."""
+    if not raw.strip():
+        raise NotAnEmail("empty file")
+    header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    if b"\x00" in header_section:
+        raise NotAnEmail("the file is binary data (NUL bytes), not an email message")
+    if _BINARY_BYTES.search(header_section):
+        raise NotAnEmail("the file is binary data (control bytes in the header), not an email message")
+    first_line = raw.splitlines()[0].removeprefix(b"\xef\xbb\xbf")
+    if not (_HEADER_LINE.match(first_line) or _MBOX_FROM_LINE.match(first_line)):
+        raise NotAnEmail("no email headers found (the first line is not a 'Name: value' header)")
+
+
+# --- headers -------------------------------------------------------------------
+
+def _decoded_headers(message: object) -> tuple[tuple[str, str], ...]:
+    if message is None:
+        return ()
+    return tuple((name, _unfold(decode_header_part(value))) for name, value in message.items())  # type: ignore[attr-defined]
+
+
+def _first(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    wanted = name.lower()
+    return next((value for key, value in headers if key.lower() == wanted), None)
+
+
+def _aware(value: object) -> datetime | None:
+    """mail-parser gives the Date header in UTC, or None when it was missing or unreadable."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    return None
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n[ \t]+", " ", value).strip()
+
+
+def _collapse(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _message_id(value: str | None) -> str | None:
+    ids = _message_ids(value or "")
+    return ids[0] if ids else None
+
+
+def _message_ids(value: str) -> list[str]:
+    """Message-IDs without angle brackets; bare tokens when nobody used brackets."""
+    bracketed = [m.strip() for m in _MSGID.findall(value) if m.strip()]
+    return bracketed if bracketed else value.split()
+
+
+def _return_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    found = _MSGID.search(value)
+    address = found.group(1) if found else value
+    return address.strip().lower()
+
+
+def _first_address(pairs: object) -> tuple[str, str | None]:
+    for name, address in pairs or []:  # type: ignore[attr-defined]
+        if address and "@" in address:
+            return _collapse(name or ""), address.strip().lower()
+    return "", None
+
+
+def _addresses(pairs: object) -> tuple[str, ...]:
+    return tuple(address.strip().lower() for _, address in pairs or [] if address)  # type: ignore[attr-defined]
+
+
+def _defects(defects: list[dict[str, list[str]]]) -> tuple[str, ...]:
+    """Flatten mail-parser's ``[{where: [description, ...]}, ...]`` into readable lines."""
+    return tuple(f"{where}: {description}"
+                 for group in defects for where, descriptions in group.items()
+                 for description in descriptions)
+
+
+# --- body ----------------------------------------------------------------------
+
+def _body_plain_parts(text_plain: list[str], attachments: tuple[Attachment, ...]) -> list[str]:
+    """text/plain body parts, less named inline text files.
+
+    mail-parser reports a text part with ``inline; filename=...`` both as body
+    and as attachment. Apple Mail attaches .txt files that way; their content
+    is a file the person sent, not what they typed, so it must not run into
+    the last field of the template.
+    """
+    parts = list(text_plain)
+    for attachment in attachments:
+        if attachment.content_type != "text/plain":
+            continue
+        for index, part in enumerate(parts):
+            if _same_text(part, attachment.content):
+                del parts[index]
+                break
+    return parts
+
+
+def _same_text(part: str, content: bytes) -> bool:
+    decoded = content.decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", decoded).strip() == unicodedata.normalize("NFC", part).strip()
+
+
+def _body_text(plain_parts: list[str], html: str | None) -> str:
+    if plain_parts:
+        return "\n".join(_normalise_newlines(p).rstrip("\n") for p in plain_parts)
+    if html:
+        return html_to_text(html)
+    return ""
+
+
+def html_to_text(html: str) -> str:
+    """HTML to text whose paragraphs, ``<br>`` and table rows are lines."""
+    text = _normalise_newlines(inscriptis.get_text(html))
+    lines = [line.rstrip() for line in text.split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- attachments ---------------------------------------------------------------
+
+def _attachments(found: list[dict[str, object]]) -> tuple[Attachment, ...]:
+    return tuple(_attachment(number, item) for number, item in enumerate(found, start=1))
+
+
+def _attachment(number: int, item: dict[str, object]) -> Attachment:
+    content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
+    name = str(item.get("filename") or "")
+    if _is_synthesised_name(name, item):
+        name = ""
+    return Attachment(filename=sanitise_filename(name, number, content_type),
+                      content_type=content_type,
+                      content=_attachment_bytes(item))
+
+
+def _is_synthesised_name(name: str, item: dict[str, object]) -> bool:
+    """True when mail-parser made the name up (from a Content-ID or at random)."""
+    if name and name == item.get("content-id"):
+        return True
+    disposition = str(item.get("content-disposition") or "").lower()
+    return bool(_SYNTHESISED_NAME.fullmatch(name)) and "name" not in disposition
+
+
+def _attachment_bytes(item: dict[str, object]) -> bytes:
+    payload = item.get("payload") or ""
+    if isinstance(payload, bytes):
+        return payload
+    if item.get("binary"):
+        try:
+            return base64.b64decode(str(payload))
+        except (binascii.Error, ValueError):
+            return str(payload).encode("utf-8", "surrogateescape")
+    return str(payload).encode("utf-8", "surrogateescape")
+
+
+def sanitise_filename(name: str, number: int, content_type: str) -> str:
+    """A bare file name: no directories, control characters or leading dots; never empty."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().lstrip(".").strip()
+    if not name:
+        name = f"attachment-{number}{mimetypes.guess_extension(content_type) or ''}"
+    return _truncate(name)
+
+
+def _truncate(name: str) -> str:
+    if len(name) <= MAX_FILENAME_LENGTH:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and 0 < len(extension) <= 10 and stem:
+        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
+    return name[:MAX_FILENAME_LENGTH]

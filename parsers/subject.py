@@ -1,0 +1,73 @@
+"""What a subject line says: reply prefixes, a case-number tag, a case-type prefix, a template request.
+
+Part of the parse stage: the worker reads the parsed message's subject through
+these functions before routing decides whether the mail updates an existing
+case (``[Case #12]``), opens a new one of a named type (``[Data Restore] ...``)
+or asks for a blank template (``template``). Pure functions on strings.
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = ["case_number_tag", "case_type_prefix", "strip_reply_prefixes", "template_request"]
+
+# Reply and forward markers of the mail clients our districts use, in English,
+# German (AW, WG), Scandinavian (SV, VS), Dutch (Antw), Italian (R, Rif),
+# Portuguese/Spanish (Enc) and French (TR); with optional counts "Re[2]:", "Re(2):".
+_REPLY_PREFIXES = re.compile(
+    r"^\s*(?:(?:re|fwd|fw|aw|wg|sv|vs|antw|rif|enc|tr|r)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+_CASE_TAG = re.compile(r"\[\s*case\s*#\s*(\d+)\s*\]", re.IGNORECASE)
+_LEADING_BRACKET = re.compile(r"^\[([^\[\]]*)\]\s*(.*)$", re.DOTALL)
+_TEMPLATE = re.compile(r"^\s*template\b\s*[:\-–—]?\s*(.*?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
+
+
+def strip_reply_prefixes(subject: str) -> str:
+    """The subject without any run of ``Re:``/``Fwd:``/``AW:``... prefixes, stripped."""
+    return _REPLY_PREFIXES.sub("", subject).strip()
+
+
+def case_number_tag(subject: str) -> int | None:
+    """The N of the first ``[Case #N]`` tag anywhere in the subject, or None."""
+    found = _CASE_TAG.search(subject)
+    return int(found.group(1)) if found else None
+
+
+def case_type_prefix(subject: str) -> tuple[str | None, str]:
+    """Split a leading ``[Case Type]`` off the subject.
+
+    Reply prefixes are stripped first. Returns the text inside the leading
+    brackets and the rest of the subject, e.g. ``"[Data Restore] Lost
+    enrollments"`` → ``("Data Restore", "Lost enrollments")``. When there is no
+    leading bracket, when it is empty, or when it is a case-number tag, the
+    prefix is None and the whole (reply-stripped) subject is returned, tag
+    included: ``"Re: [Case #4] x"`` → ``(None, "[Case #4] x")``. Whether the
+    bracketed text names a case type (and not, say, ``[EXTERNAL]``) is for
+    routing to decide.
+    """
+    stripped = strip_reply_prefixes(subject)
+    found = _LEADING_BRACKET.match(stripped)
+    if not found or _CASE_TAG.match(stripped):
+        return None, stripped
+    inside = " ".join(found.group(1).split())
+    if not inside:
+        return None, stripped
+    return inside, found.group(2).strip()
+
+
+def template_request(subject: str) -> tuple[bool, str | None]:
+    """Whether the subject asks for a blank template, and for which case type as written.
+
+    ``"template"`` (any case, surrounding spaces, trailing punctuation) →
+    ``(True, None)``; ``"Template: Data Restore"`` or ``"template for data
+    restore"`` → ``(True, "Data Restore")`` / ``(True, "data restore")``: the raw
+    text after the word, which routing matches against case types. Reply
+    prefixes are *not* stripped: ``"Re: template"`` is a reply to a template
+    we sent, most likely filled in, so it is ``(False, None)``.
+    """
+    found = _TEMPLATE.match(subject)
+    if not found:
+        return False, None
+    rest = re.sub(r"^for\s+", "", found.group(1).strip(), flags=re.IGNORECASE).strip()
+    return True, (" ".join(rest.split()) or None)

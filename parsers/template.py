@@ -1,0 +1,161 @@
+"""The ``Field: value`` body template: message text to labelled field texts.
+
+Part of the parse stage, after ``parsers.message`` has turned the raw mail
+into text. It finds the labels a person filled in (any spelling the schema
+knows, as passed in ``labels``) and the text under each, tolerating what mail
+clients and people do to a template: bold/italic markers, bullets, odd
+spacing, a label on its own line, a signature, a quoted reply history and a
+"Thanks," at the end. It does not type values (``parsers.values``) or decide
+which fields a case type needs (``routing``).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = ["FieldText", "TemplateParse", "parse_template"]
+
+_BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\u2022)\s+")
+_EMPHASIS = "*_"
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
+_SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
+_ON_WROTE = re.compile(r"^\s*On\b.*\bwrote:\s*$", re.IGNORECASE)
+_ON_START = re.compile(r"^\s*On\s.+", re.IGNORECASE)
+_ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
+_OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
+_CLOSING = re.compile(
+    r"^(?:thanks|thank you|many thanks|regards|best|best regards|kind regards|warm regards|sincerely|cheers)"
+    r"\s*[,.!]?$",
+    re.IGNORECASE,
+)
+MAX_SIGN_OFF_LINES = 4
+
+
+@dataclass(frozen=True)
+class FieldText:
+    """The text a person wrote under one label."""
+
+    label: str
+    written: str
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class TemplateParse:
+    """Every labelled field in body order, the free text before them and labels given twice."""
+
+    fields: tuple[FieldText, ...]
+    preamble: str
+    repeated: tuple[str, ...]
+
+    def get(self, label: str) -> FieldText | None:
+        """The field with canonical label ``label`` (case-insensitive), or None."""
+        wanted = label_key(label)
+        return next((f for f in self.fields if label_key(f.label) == wanted), None)
+
+
+@dataclass(frozen=True)
+class _LabelLine:
+    label: str
+    written: str
+    inline_value: str
+
+
+def parse_template(text: str, labels: Mapping[str, Sequence[str]]) -> TemplateParse:
+    """Split a body into labelled fields; ``labels`` maps every spelling to canonical labels."""
+    known = {label_key(spelling): canonical[0] for spelling, canonical in labels.items() if canonical}
+    lines = visible_lines(text)
+    preamble: list[str] = []
+    found: list[tuple[_LabelLine, int, list[str]]] = []
+    for number, line in enumerate(lines, start=1):
+        label_line = match_label(line, known)
+        if label_line is not None:
+            found.append((label_line, number, [label_line.inline_value]))
+        elif found:
+            found[-1][2].append(line)
+        else:
+            preamble.append(line)
+    return _assemble(preamble, found)
+
+
+def _assemble(preamble: list[str], found: list[tuple[_LabelLine, int, list[str]]]) -> TemplateParse:
+    fields: list[FieldText] = []
+    repeated: list[str] = []
+    for index, (label_line, number, value_lines) in enumerate(found):
+        if index == len(found) - 1:
+            value_lines = drop_sign_off(value_lines)
+        if any(f.label == label_line.label for f in fields):
+            if label_line.label not in repeated:
+                repeated.append(label_line.label)
+            continue
+        fields.append(FieldText(label_line.label, label_line.written, _join(value_lines), number))
+    if not found:
+        preamble = drop_sign_off(preamble)
+    return TemplateParse(tuple(fields), _join(preamble), tuple(repeated))
+
+
+def _join(lines: list[str]) -> str:
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def label_key(label: str) -> str:
+    """A label reduced for comparison: case, inner spacing and a trailing '?' do not count."""
+    return _SPACES.sub(" ", label.translate(_INVISIBLE)).strip().rstrip("?").strip().casefold()
+
+
+def match_label(line: str, known: Mapping[str, str]) -> _LabelLine | None:
+    """The label a line starts with, if it is one of ``known`` (keys made with label_key)."""
+    body = _BULLET.sub("", line.translate(_INVISIBLE).lstrip(" \t\u00a0"))
+    before, colon, after = body.partition(":")
+    candidate = before.strip().strip(_EMPHASIS).strip()
+    canonical = known.get(label_key(candidate))
+    if canonical is not None and (colon or not after):
+        value = after.lstrip(_EMPHASIS + " \t\u00a0") if before.strip() != candidate else after
+        return _LabelLine(canonical, candidate, value.strip())
+    return _match_question(body, known)
+
+
+def _match_question(body: str, known: Mapping[str, str]) -> _LabelLine | None:
+    """A question label answered on its line without a colon: "Who is impacted? Teachers"."""
+    before, mark, after = body.partition("?")
+    candidate = before.strip().strip(_EMPHASIS).strip()
+    canonical = known.get(label_key(candidate))
+    if mark and canonical is not None and canonical.endswith("?"):
+        return _LabelLine(canonical, candidate + "?", after.lstrip(_EMPHASIS).strip())
+    return None
+
+
+# --- what part of the body is the template ----------------------------------------
+
+def visible_lines(text: str) -> list[str]:
+    """The body's lines down to a signature separator or a quoted reply history."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for index, line in enumerate(lines):
+        if _ends_visible_text(lines, index):
+            return lines[:index]
+    return lines
+
+
+def _ends_visible_text(lines: list[str], index: int) -> bool:
+    line = lines[index]
+    if line in ("-- ", "--") or line.lstrip().startswith(">") or _ORIGINAL_MESSAGE.match(line):
+        return True
+    if _ON_WROTE.match(line):
+        return True
+    # Clients wrap a long "On <date>, <name> <address> wrote:" over two lines.
+    if _ON_START.match(line) and index + 1 < len(lines) and lines[index + 1].rstrip().endswith("wrote:"):
+        return True
+    following = next((l for l in lines[index + 1:] if l.strip()), "")
+    return bool(_OUTLOOK_RULE.match(line)) and following.lstrip().lower().startswith("from:")
+
+
+def drop_sign_off(lines: list[str]) -> list[str]:
+    """Lines without a trailing "Thanks,\\nJane" paragraph (after a blank line, at most 4 lines)."""
+    for start in range(1, len(lines)):
+        if lines[start - 1].strip() or not _CLOSING.match(lines[start].strip()):
+            continue
+        if sum(1 for line in lines[start:] if line.strip()) <= MAX_SIGN_OFF_LINES:
+            return lines[:start]
+    return lines
