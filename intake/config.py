@@ -24,6 +24,39 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """The SMTP (or LMTP) listener of `intake serve`."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2525
+    lmtp: bool = False
+    tls_cert: Path | None = None  # STARTTLS is offered when both cert and key are set
+    tls_key: Path | None = None
+    require_tls: bool = False
+
+
+@dataclass(frozen=True)
+class ImapMailbox:
+    """One IMAP mailbox polled by `intake serve`. Secrets are never in the file itself."""
+
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    security: str = "tls"  # tls | starttls | none
+    password_env: str | None = None
+    password_file: Path | None = None
+    oauth2_token_file: Path | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    after: str = "seen"  # seen | move
+    move_to: str | None = None
+    poll_seconds: float = 60.0
+    idle: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -36,6 +69,8 @@ class Config:
     template_dir: Path
     outgoing_maildir: Path
     departments: dict[CaseType, str] = field(default_factory=dict)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    imap: tuple[ImapMailbox, ...] = ()
 
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
@@ -74,7 +109,11 @@ _KNOWN = {
     "database": {"url"},
     "outgoing": {"maildir"},
     "departments": None,  # keys are case types, checked below
+    "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
+    "imap": None,  # an array of tables, checked in _imap
 }
+_IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
+              "oauth2_token_command", "folder", "after", "move_to", "poll_seconds", "idle"}
 
 
 def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) -> Config:
@@ -97,7 +136,60 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         template_dir=base / general.get("template_dir", "templates/email"),
         outgoing_maildir=base / data.get("outgoing", {}).get("maildir", "var/outgoing"),
         departments=_departments(data.get("departments", {}), where),
+        smtp=_smtp(data.get("smtp", {}), base, where),
+        imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
     )
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    return base / value if value else None
+
+
+def _smtp(table: dict[str, Any], base: Path, where: str) -> SmtpConfig:
+    config = SmtpConfig(
+        enabled=bool(table.get("enabled", False)), host=str(table.get("host", "127.0.0.1")),
+        port=_positive_int(table.get("port", 2525), f"{where}: [smtp] port"), lmtp=bool(table.get("lmtp", False)),
+        tls_cert=_path(table.get("tls_cert"), base), tls_key=_path(table.get("tls_key"), base),
+        require_tls=bool(table.get("require_tls", False)))
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError(f"{where}: [smtp] tls_cert and tls_key must be given together")
+    if config.require_tls and not config.tls_cert:
+        raise ConfigError(f"{where}: [smtp] require_tls needs tls_cert and tls_key")
+    return config
+
+
+def _imap(table: Any, base: Path, where: str, number: int) -> ImapMailbox:
+    what = f"{where}: [[imap]] number {number}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{what} must be a table")
+    unknown = set(table) - _IMAP_KEYS
+    if unknown:
+        raise ConfigError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_IMAP_KEYS))}")
+    for key in ("host", "username"):
+        if not table.get(key):
+            raise ConfigError(f"{what} needs {key!r}")
+    if "password" in table:
+        raise ConfigError(f"{what}: put the password in an environment variable (password_env) or a file "
+                          f"(password_file), never in the configuration")
+    security = table.get("security", "tls")
+    if security not in ("tls", "starttls", "none"):
+        raise ConfigError(f"{what}: security must be tls, starttls or none, not {security!r}")
+    after = table.get("after", "seen")
+    if after not in ("seen", "move") or (after == "move" and not table.get("move_to")):
+        raise ConfigError(f"{what}: after must be 'seen', or 'move' with move_to naming a folder")
+    secrets = [k for k in ("password_env", "password_file", "oauth2_token_file", "oauth2_token_command") if table.get(k)]
+    if len(secrets) != 1:
+        raise ConfigError(f"{what}: give exactly one of password_env, password_file, oauth2_token_file, "
+                          f"oauth2_token_command")
+    return ImapMailbox(
+        name=str(table.get("name", f"imap{number}")), host=table["host"], username=table["username"],
+        port=_positive_int(table.get("port", 993 if security == "tls" else 143), f"{what} port"),
+        security=security, password_env=table.get("password_env"),
+        password_file=_path(table.get("password_file"), base),
+        oauth2_token_file=_path(table.get("oauth2_token_file"), base),
+        oauth2_token_command=table.get("oauth2_token_command"), folder=table.get("folder", "INBOX"),
+        after=after, move_to=table.get("move_to"), poll_seconds=float(table.get("poll_seconds", 60)),
+        idle=bool(table.get("idle", True)))
 
 
 def _reject_unknown_keys(data: dict[str, Any], where: str) -> None:
@@ -106,7 +198,7 @@ def _reject_unknown_keys(data: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: unknown section [{section}]; known: {', '.join(sorted(_KNOWN))}")
         keys = _KNOWN[section]
         if keys is None:
-            continue
+            continue  # checked by the section's own reader
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
         for key in value:
