@@ -1,0 +1,211 @@
+"""JSON-ready views of the stored state: the shapes ``--json`` prints.
+
+These dictionaries are a public contract: scripts read them. Keys are never
+renamed or removed; new keys may be added. Every value is a JSON type:
+timestamps are ISO 8601 strings in UTC with an explicit offset and whole
+seconds (``2026-11-28T12:00:00+00:00``), dates are ``YYYY-MM-DD``, and a
+missing value is ``null``, never an absent key. The builders only read the
+models they are given (following their relationships); they never query or
+write.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from intake.models import Attachment, Case, Contact, InboundMessage, OutboundMessage
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+
+
+def contact_view(contact: Contact) -> dict[str, Any]:
+    """A support contact.
+
+    ``{email, first_name, last_name, title, primary_phone, secondary_phone,
+    contact_type, areas: [str], schema_bootcamp: "YYYY-MM-DD" | null,
+    active: bool, accounts: [account name, in name order]}``
+    """
+    return {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "title": contact.title,
+        "primary_phone": contact.primary_phone,
+        "secondary_phone": contact.secondary_phone,
+        "contact_type": contact.contact_type,
+        "areas": list(contact.areas or []),
+        "schema_bootcamp": _date(contact.schema_bootcamp),
+        "active": bool(contact.active),
+        "accounts": [account.name for account in contact.accounts],
+    }
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    """A case without its long text, attachments or mail.
+
+    ``{number, case_type, priority, status, subject, account: name,
+    contact: email, submitted_by: email, department, billable: bool,
+    created: ISO timestamp, modified: ISO timestamp, module: str | null,
+    fields: {label: value as stored}}``. ``contact`` is whom the case is for;
+    ``submitted_by`` is who sent it (the same unless filed on someone's behalf).
+    """
+    return {
+        "number": case.number,
+        "case_type": case.case_type,
+        "priority": case.priority,
+        "status": case.status,
+        "subject": case.subject,
+        "account": case.account.name,
+        "contact": case.contact.email,
+        "submitted_by": case.submitted_by.email,
+        "department": case.department,
+        "billable": bool(case.billable),
+        "created": _timestamp(case.created),
+        "modified": _timestamp(case.modified),
+        "module": case.module,
+        "fields": dict(case.fields or {}),
+    }
+
+
+def case_detail(case: Case) -> dict[str, Any]:
+    """Everything about a case: `case_summary` plus its text, attachments and mail.
+
+    Adds ``description``, ``fields_as_written: {label: text as written}``,
+    ``attachments: [{filename, content_type, size, sha256}]`` and ``messages``:
+    the case's inbound and outbound mail in time order (inbound by
+    ``received``, outbound by ``created``), each ``{direction: "inbound" |
+    "outbound", message_id, date, from, to: [str], subject, outcome,
+    reasons: [str], kind, status, in_reply_to}``. Keys that do not apply to a
+    direction are null (``to`` and ``reasons`` are empty lists instead):
+    ``from``, ``outcome`` and ``reasons`` are inbound-only; ``to``, ``kind``,
+    ``status`` and ``in_reply_to`` are outbound-only.
+    """
+    return {
+        **case_summary(case),
+        "description": case.description,
+        "fields_as_written": dict(case.fields_as_written or {}),
+        "attachments": [_attachment(a) for a in case.attachments],
+        "messages": case_messages(case),
+    }
+
+
+def case_messages(case: Case) -> list[dict[str, Any]]:
+    """The case's inbound and outbound mail together, oldest first (see `case_detail`)."""
+    timed = [(m.received, 0, m.id or 0, _inbound_entry(m)) for m in case.inbound_messages]
+    timed += [(m.created, 1, m.id or 0, _outbound_entry(m)) for m in case.outbound_messages]
+    # At the same instant the mail that came in is listed before the reply it caused.
+    timed.sort(key=lambda t: (_sortable(t[0]), t[1], t[2]))
+    return [entry for *_, entry in timed]
+
+
+def inbound_view(msg: InboundMessage) -> dict[str, Any]:
+    """A received message and what became of it, without its raw bytes.
+
+    ``{id, message_id, sender, subject, source, received: ISO timestamp,
+    processed: ISO timestamp | null (null while queued), outcome: str | null,
+    reasons: [str], case: number | null, size: bytes, error: str | null}``
+    """
+    return {
+        "id": msg.id,
+        "message_id": msg.message_id,
+        "sender": msg.sender,
+        "subject": msg.subject,
+        "source": msg.source,
+        "received": _timestamp(msg.received),
+        "processed": _timestamp(msg.processed),
+        "outcome": msg.outcome,
+        "reasons": list(msg.reasons or []),
+        "case": msg.case_number,
+        "size": msg.size,
+        "error": msg.error,
+    }
+
+
+def outbox_view(msg: OutboundMessage) -> dict[str, Any]:
+    """A message in the outbox, without its raw bytes.
+
+    ``{id, to: [address], subject, status, message_id, in_reply_to: str | null,
+    case: number | null, kind, attempts: int, created: ISO timestamp,
+    sent: ISO timestamp | null, last_error: str | null}``
+    """
+    return {
+        "id": msg.id,
+        "to": list(msg.recipients or []),
+        "subject": msg.subject,
+        "status": msg.status,
+        "message_id": msg.message_id,
+        "in_reply_to": msg.in_reply_to,
+        "case": msg.case_number,
+        "kind": msg.kind,
+        "attempts": msg.attempts or 0,
+        "created": _timestamp(msg.created),
+        "sent": _timestamp(msg.sent),
+        "last_error": msg.last_error,
+    }
+
+
+def _inbound_entry(msg: InboundMessage) -> dict[str, Any]:
+    return {
+        "direction": INBOUND,
+        "message_id": msg.message_id,
+        "date": _timestamp(msg.received),
+        "from": msg.sender,
+        "to": [],
+        "subject": msg.subject,
+        "outcome": msg.outcome,
+        "reasons": list(msg.reasons or []),
+        "kind": None,
+        "status": None,
+        "in_reply_to": None,
+    }
+
+
+def _outbound_entry(msg: OutboundMessage) -> dict[str, Any]:
+    return {
+        "direction": OUTBOUND,
+        "message_id": msg.message_id,
+        "date": _timestamp(msg.created),
+        "from": None,
+        "to": list(msg.recipients or []),
+        "subject": msg.subject,
+        "outcome": None,
+        "reasons": [],
+        "kind": msg.kind,
+        "status": msg.status,
+        "in_reply_to": msg.in_reply_to,
+    }
+
+
+def _attachment(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+    }
+
+
+def _timestamp(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _utc(value).isoformat(timespec="seconds")
+
+
+def _date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # The store gives aware UTC datetimes; a naive one can only be UTC too.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+_LAST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def _sortable(value: dt.datetime | None) -> dt.datetime:
+    # A row not yet flushed has no time; it is the newest.
+    return _LAST if value is None else _utc(value)
