@@ -155,6 +155,8 @@ TECHNICAL_SERVICES_TYPE = Field("Type", FieldKind.ENUM, ("Request Kind", "Projec
                                 choices=TECHNICAL_SERVICES_TYPES,
                                 choice_aliases={"Custom Report": "Custom Report, Report Card, or Transcript",
                                                 "Report Card": "Custom Report, Report Card, or Transcript",
+                                                "Custom Report Card": "Custom Report, Report Card, or Transcript",
+                                                "Custom Transcript": "Custom Report, Report Card, or Transcript",
                                                 "Transcript": "Custom Report, Report Card, or Transcript",
                                                 "Data Import": "Data Import/Export/Modification",
                                                 "Data Export": "Data Import/Export/Modification",

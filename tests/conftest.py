@@ -58,3 +58,140 @@ def store(database_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.engine.dispose()
+
+
+# --- a whole intake, driven through its command line --------------------------
+
+import datetime as dt  # noqa: E402
+import email  # noqa: E402
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from email import policy as email_policy  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+
+from intake.cli import main  # noqa: E402
+
+DATA = REPO / "tests" / "data"
+SUPPORT = "support@intake.example"
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+def compose(sender: str, subject: str, body: str = "", *, html: str | None = None,
+            attachments: tuple[tuple[str, str, bytes], ...] = (), headers: dict[str, str] | None = None,
+            message_id: str | None = None) -> bytes:
+    """A message as a mail client would send it to the support address."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = f"Campus Support <{SUPPORT}>"
+    message["Subject"] = subject
+    message["Date"] = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc))
+    message["Message-ID"] = message_id or email.utils.make_msgid(domain="client.example")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    if html is not None and not body:
+        message.set_content(html, subtype="html")
+    else:
+        message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+    for filename, content_type, content in attachments:
+        maintype, subtype = content_type.split("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
+
+
+def future(days: int) -> str:
+    return (dt.date.today() + dt.timedelta(days=days)).strftime("%m/%d/%Y")
+
+
+def past(days: int) -> str:
+    return (dt.date.today() - dt.timedelta(days=days)).strftime("%m/%d/%Y")
+
+
+class Intake:
+    """One configured intake with the test contacts imported; commands run in-process."""
+
+    def __init__(self, root: Path, database_url: str, capsys: pytest.CaptureFixture[str],
+                 max_message_bytes: int = 25 * 1024 * 1024) -> None:
+        self.root = root
+        self.capsys = capsys
+        self.maildir = root / "outgoing"
+        self.config = root / "config.toml"
+        self.config.write_text(
+            "[intake]\n"
+            f'support_addresses = ["{SUPPORT}"]\n'
+            f'from_address = "{SUPPORT}"\n'
+            'from_name = "Campus Support"\n'
+            'organisation = "Campus Support"\n'
+            f"max_message_bytes = {max_message_bytes}\n"
+            'timezone = "UTC"\n'
+            f'template_dir = "{REPO / "templates" / "email"}"\n'
+            "[database]\n"
+            f'url = "{database_url}"\n'
+            "[outgoing]\n"
+            f'maildir = "{self.maildir}"\n')
+        self._count = 0
+
+    def run(self, *args: str) -> Ran:
+        self.capsys.readouterr()
+        code = main(["--config", str(self.config), *args])
+        captured = self.capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    def write(self, raw: bytes, name: str | None = None) -> Path:
+        self._count += 1
+        path = self.root / (name or f"message-{self._count}.eml")
+        path.write_bytes(raw)
+        return path
+
+    def ingest(self, raw: bytes) -> Ran:
+        return self.run("ingest", str(self.write(raw)))
+
+    def cases(self) -> list[dict]:
+        return self.run("cases", "--status", "all", "--json").json()  # type: ignore[return-value]
+
+    def show(self, number: int) -> dict:
+        return self.run("show", str(number), "--json").json()  # type: ignore[return-value]
+
+    def outbox(self) -> list[dict]:
+        return self.run("outbox", "--json").json()  # type: ignore[return-value]
+
+    def messages(self) -> list[dict]:
+        return self.run("messages", "--json").json()  # type: ignore[return-value]
+
+    def last_outcome(self) -> dict:
+        return self.messages()[-1]
+
+    def sent_mail(self) -> list[EmailMessage]:
+        """What intake delivered to the Maildir sink, oldest first."""
+        new = self.maildir / "new"
+        files = sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns) if new.is_dir() else []
+        return [email.message_from_bytes(p.read_bytes(), policy=email_policy.default) for p in files]
+
+    def last_reply_text(self) -> str:
+        replies = self.outbox()
+        assert replies, "no reply was queued"
+        raw = self.root / "last.eml"
+        message_id = replies[-1]["message_id"]
+        for message in self.sent_mail():
+            if message["Message-ID"].strip("<>") == message_id:
+                raw.write_bytes(message.as_bytes())
+                return message.get_body(preferencelist=("plain",)).get_content()
+        raise AssertionError(f"reply {message_id} was not delivered to the Maildir")
+
+
+@pytest.fixture
+def intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> Intake:
+    instance = Intake(tmp_path, database_url, capsys)
+    imported = instance.run("contacts", "import", str(DATA / "contacts.csv"))
+    assert imported.code == 0, imported.err
+    return instance

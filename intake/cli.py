@@ -1,0 +1,371 @@
+"""The `intake` command line: support staff's way in.
+
+Each subcommand loads the configuration once, opens the store, does one
+thing and prints either lines for people or, with --json, the stable shapes of
+`intake.views` (documented in the README).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake import views
+from intake.config import Config, ConfigError, load_config
+from intake.contacts_csv import ContactsFileError, import_contacts
+from intake.directory import DatabaseDirectory
+from intake.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
+from intake.outbox import deliver_pending
+from intake.sources import Item, items_from
+from intake.store import Store, open_store, store_raw
+from intake.worker import Preview, Processed, preview, process_message, replay
+from parsers.headers import envelope_of
+from routing.contacts import AccountView, ContactView
+
+EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
+PROGRESS_THRESHOLD = 50
+
+
+class CommandError(Exception):
+    """A problem with what was asked, reported on stderr with exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        config = load_config(args.config)
+        return int(args.handler(args, config) or EXIT_OK)
+    except (ConfigError, CommandError, ContactsFileError) as exc:
+        print(f"intake: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake", description="Email-driven support case intake.")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: ./config.toml)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    ingest = _command(commands, "ingest", _ingest, "process .eml files, Maildir folders and mbox files")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--dry-run", action="store_true",
+                        help="show what would happen to each message without writing anything")
+
+    contacts = commands.add_parser("contacts", help="the contact registry").add_subparsers(metavar="ACTION")
+    imported = _command(contacts, "import", _contacts_import, "import or update contacts from a CSV file")
+    imported.add_argument("file", metavar="FILE.csv")
+    listed = _command(contacts, "list", _contacts_list, "list contacts")
+    listed.add_argument("--json", action="store_true")
+
+    cases = _command(commands, "cases", _cases, "list cases")
+    cases.add_argument("--status", choices=("open", "closed", "all"), default="open")
+    cases.add_argument("--account", metavar="NAME")
+    cases.add_argument("--json", action="store_true")
+
+    show = _command(commands, "show", _show, "show one case in full")
+    show.add_argument("number", type=int, metavar="N")
+    show.add_argument("--json", action="store_true")
+
+    outbox = _command(commands, "outbox", _outbox, "list outgoing mail")
+    outbox.add_argument("--json", action="store_true")
+
+    messages = _command(commands, "messages", _messages, "list received messages and their outcomes")
+    messages.add_argument("--outcome", metavar="OUTCOME", help="only this outcome (e.g. failed, refused)")
+    messages.add_argument("--json", action="store_true")
+
+    replayed = _command(commands, "replay", _replay, "process failed messages again")
+    replayed.add_argument("ids", nargs="+", type=int, metavar="MESSAGE_ID")
+    return parser
+
+
+def _command(commands: Any, name: str, handler: Callable[..., int | None], help_text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# --- ingest -----------------------------------------------------------------
+
+
+def _ingest(args: argparse.Namespace, config: Config) -> int:
+    items = items_from(args.paths)
+    if args.dry_run:
+        return _dry_run(items, config)
+    store = open_store(config.database_url)
+    unreadable = 0
+    for item in _with_progress(items):
+        line, readable = _ingest_one(item, store, config)
+        unreadable += not readable
+        print(line, flush=True)
+    delivered = deliver_pending(store, config)
+    if delivered:
+        print(f"{delivered} outgoing message(s) written to {config.outgoing_maildir}")
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _read(item: Item) -> tuple[bytes | None, str | None]:
+    if item.read is None:
+        return None, item.error
+    try:
+        return item.read(), None
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+
+
+def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
+    raw, error = _read(item)
+    if raw is None:
+        return f"{item.label}: error: {error}", False
+    envelope = envelope_of(raw)
+    stored = store_raw(store, raw, message_id=envelope.message_id, sender=envelope.sender,
+                       subject=envelope.subject, source=f"file:{item.label}")
+    if stored.duplicate:
+        with store.session() as session:
+            earlier = session.get(InboundMessage, stored.id)
+            outcome = earlier.outcome if earlier else None
+        return f"{item.label}: duplicate of message {stored.id} ({outcome or 'not processed yet'}); skipped", True
+    processed = process_message(store, config, stored.id)
+    return f"{item.label}: {_describe(processed)}", True
+
+
+def _describe(processed: Processed | None) -> str:
+    if processed is None:
+        return "being processed by another worker"
+    text = processed.outcome.value
+    if processed.case_number is not None:
+        text += f" #{processed.case_number}"
+    last = processed.reasons[-1] if processed.reasons else ""
+    text += f": {last}" if last else ""
+    if processed.reply_to:
+        text += f" (reply to {processed.reply_to})"
+    return text
+
+
+def _with_progress(items: list[Item]) -> Any:
+    if len(items) < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        return items
+    from rich.console import Console
+    from rich.progress import track
+    return track(items, description="ingesting", console=Console(stderr=True), transient=True)
+
+
+class _NoContacts:
+    """The directory of a database that does not exist yet (a dry run never creates it)."""
+
+    def contact_by_email(self, email: str) -> ContactView | None:
+        return None
+
+    def contacts_of(self, account: AccountView) -> list[ContactView]:
+        return []
+
+
+def _dry_run(items: list[Item], config: Config) -> int:
+    unreadable = 0
+    store = _existing_store(config)
+    session = store.session() if store else None
+    directory = DatabaseDirectory(session) if session else _NoContacts()
+    try:
+        for item in items:
+            raw, error = _read(item)
+            if raw is None:
+                unreadable += 1
+                print(f"{item.label}: error: {error}")
+                continue
+            _print_preview(item.label, preview(raw, directory, config))
+    finally:
+        if session is not None:
+            session.rollback()
+            session.close()
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _existing_store(config: Config) -> Store | None:
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    return open_store(url, create=False)
+
+
+def _print_preview(label: str, result: Preview) -> None:
+    decision = result.decision
+    print(f"== {label}")
+    print(f"outcome: {decision.outcome.value} (dry run: nothing written)")
+    if result.message is not None:
+        print(f"from: {result.message.from_address}  subject: {result.message.subject}")
+    if decision.draft is not None:
+        draft = decision.draft
+        print(f"case: {draft.spec.case_type.value}, priority {draft.priority}, account {draft.account.name}, "
+              f"contact {draft.contact.email}, department {draft.department}")
+        for label_, value in {"Subject": draft.subject, **draft.fields}.items():
+            print(f"  {label_}: {value}")
+    print("reasons:")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    if result.reply is not None:
+        print("reply that would be sent:")
+        print(_text_part(result.reply))
+
+
+def _text_part(raw: bytes) -> str:
+    import email
+    from email import policy
+    message = email.message_from_bytes(raw, policy=policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    headers = "".join(f"  {name}: {message[name]}\n" for name in ("To", "Subject") if message[name])
+    content = body.get_content() if body is not None else ""
+    return headers + "\n".join("  | " + line for line in content.rstrip().splitlines())
+
+
+# --- contacts ---------------------------------------------------------------
+
+
+def _contacts_import(args: argparse.Namespace, config: Config) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    store = open_store(config.database_url)
+    with store.session() as session, session.begin():
+        report = import_contacts(session, path)
+    for error in report.errors:
+        print(f"{path}: {error.message}" if error.message.startswith("line") else
+              f"{path}: line {error.line}: {error.message}", file=sys.stderr)
+    print(f"{report.created} contact(s) created, {report.updated} updated, "
+          f"{report.accounts_created} account(s) created, {len(report.errors)} row(s) rejected")
+    return EXIT_OK
+
+
+def _contacts_list(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        contacts = session.scalars(select(Contact).order_by(Contact.email)).all()
+        if args.json:
+            _print_json([views.contact_view(c) for c in contacts])
+            return EXIT_OK
+        for c in contacts:
+            state = "" if c.active else " (inactive)"
+            accounts = "; ".join(a.name for a in c.accounts)
+            print(f"{c.email:40} {c.full_name:25} {c.contact_type:10} {accounts}{state}")
+    return EXIT_OK
+
+
+# --- cases ------------------------------------------------------------------
+
+
+def _cases(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        query = select(Case).order_by(Case.number)
+        if args.status == "open":
+            query = query.where(Case.status != CaseStatus.CLOSED.value)
+        elif args.status == "closed":
+            query = query.where(Case.status == CaseStatus.CLOSED.value)
+        if args.account:
+            query = query.join(Account).where(Account.name == _account_name(session, args.account))
+        cases = session.scalars(query).all()
+        if args.json:
+            _print_json([views.case_summary(c) for c in cases])
+            return EXIT_OK
+        for case in cases:
+            print(f"#{case.number:<5} {case.status:8} {case.priority:8} {case.case_type:26} "
+                  f"{case.account.name:24} {case.subject}")
+    return EXIT_OK
+
+
+def _account_name(session: Session, written: str) -> str:
+    names = session.scalars(select(Account.name)).all()
+    for name in names:
+        if name.lower() == written.strip().lower():
+            return name
+    raise CommandError(f"no account named {written!r}; accounts: {', '.join(sorted(names)) or 'none yet'}")
+
+
+def _show(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        case = session.get(Case, args.number)
+        if case is None:
+            raise CommandError(f"there is no case #{args.number}")
+        detail = views.case_detail(case)
+        if args.json:
+            _print_json(detail)
+        else:
+            _print_case(detail)
+    return EXIT_OK
+
+
+def _print_case(detail: dict[str, Any]) -> None:
+    print(f"Case #{detail['number']}: {detail['subject']}")
+    for key in ("case_type", "priority", "status", "account", "contact", "submitted_by", "department",
+                "billable", "created", "modified"):
+        print(f"  {key.replace('_', ' ').capitalize()}: {detail[key]}")
+    print("  Description:")
+    print("\n".join("    " + line for line in detail["description"].splitlines()))
+    for label, value in detail["fields"].items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        lines = str(shown if shown is not None else "").splitlines() or [""]
+        print(f"  {label}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {line}")
+    for attachment in detail["attachments"]:
+        print(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
+              f"sha256 {attachment['sha256'][:12]}…)")
+    for message in detail["messages"]:
+        what = message["outcome"] or message["kind"]
+        print(f"  [{message['date']}] {message['direction']} <{message['message_id']}> {what}: {message['subject']}")
+        for reason in message["reasons"]:
+            print(f"      - {reason}")
+
+
+def _outbox(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        if args.json:
+            _print_json([views.outbox_view(m) for m in rows])
+            return EXIT_OK
+        for m in rows:
+            case = f"#{m.case_number}" if m.case_number else "-"
+            print(f"{m.id:<5} {m.status:7} {m.kind:18} {case:6} {', '.join(m.recipients):32} {m.subject}")
+    return EXIT_OK
+
+
+def _messages(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        query = select(InboundMessage).order_by(InboundMessage.id)
+        if args.outcome:
+            query = query.where(InboundMessage.outcome == args.outcome)
+        rows = session.scalars(query).all()
+        if args.json:
+            _print_json([views.inbound_view(m) for m in rows])
+            return EXIT_OK
+        for m in rows:
+            case = f"#{m.case_number}" if m.case_number else "-"
+            print(f"{m.id:<5} {m.outcome or 'pending':17} {case:6} {m.sender or '-':32} {m.subject}")
+            for reason in m.reasons or []:
+                print(f"      - {reason}")
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    for processed in replay(store, config, args.ids):
+        print(f"message {processed.inbound_id}: {_describe(processed)}")
+    deliver_pending(store, config)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`intake ingest`: files, Maildirs and mboxes in; bad input gets an outcome and a clear answer."""
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, Intake, compose
+
+ZACK = "Zack Morris <zack.morris@bayside.example>"
+QUESTION = "Case Type: Ask a Question\nModule: Census\nDescription: Where is the household report?\n"
+
+
+def test_a_message_not_in_mime_is_read_as_plain_text(intake: Intake) -> None:
+    raw = (b"From: zack.morris@bayside.example\r\nTo: support@intake.example\r\n"
+           b"Subject: Households\r\nMessage-ID: <plain-822@bayside.example>\r\n\r\n" + QUESTION.encode())
+    ran = intake.ingest(raw)
+    assert ran.code == 0 and "case_created" in ran.out
+    assert intake.cases()[-1]["fields"]["Module"] == "Census"
+
+
+def test_empty_body_gets_needs_information(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Help", ""))
+    assert intake.last_outcome()["outcome"] == "needs_information"
+    reply = intake.last_reply_text()
+    assert "no text" in reply and "Case Type" in reply
+
+
+def test_body_without_template_gets_needs_information(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Help", "Hi, grades are broken again, can you look?\n\nThanks"))
+    assert intake.last_outcome()["outcome"] == "needs_information"
+    assert "could not find a case template" in intake.last_reply_text()
+
+
+def test_unknown_case_type_lists_the_known_ones(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Help", "Case Type: Pizza Order\nDescription: Two large\n"))
+    assert intake.last_outcome()["outcome"] == "needs_information"
+    reply = intake.last_reply_text()
+    assert "'Pizza Order' is not a case type" in reply
+    assert "Request Technical Services" in reply and "Data Restore" in reply
+
+
+def test_oversize_message_is_refused_with_the_limit(tmp_path: Path, database_url: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    small = Intake(tmp_path, database_url, capsys, max_message_bytes=20_000)
+    assert small.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+    raw = compose(ZACK, "Big", QUESTION, attachments=(("scan.pdf", "application/pdf", b"%PDF" + b"x" * 40_000),))
+    ran = small.ingest(raw)
+    assert ran.code == 0
+    last = small.last_outcome()
+    assert last["outcome"] == "refused" and last["size"] == len(raw)
+    assert "larger than the 20 KB we accept" in small.last_reply_text()
+    assert small.cases() == []
+
+
+def test_a_file_that_is_not_email_is_recorded_and_not_answered(intake: Intake, tmp_path: Path) -> None:
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    ran = intake.run("ingest", str(png))
+    assert ran.code == 0
+    assert "ignored" in ran.out and "not an email" in ran.out
+    assert intake.last_outcome()["outcome"] == "ignored"
+    assert intake.outbox() == []
+
+
+def test_unreadable_paths_make_a_nonzero_exit_and_the_rest_still_runs(intake: Intake, tmp_path: Path) -> None:
+    good = intake.write(compose(ZACK, "Households", QUESTION))
+    ran = intake.run("ingest", str(tmp_path / "missing.eml"), str(good))
+    assert ran.code == 1
+    assert "missing.eml: error: no such file" in ran.out
+    assert "case_created" in ran.out
+
+
+def test_maildir_and_mbox_are_read(intake: Intake, tmp_path: Path) -> None:
+    folder = mailbox.Maildir(str(tmp_path / "Maildir"), create=True)
+    folder.add(compose(ZACK, "One", QUESTION))
+    folder.add(compose(ZACK, "Two", QUESTION))
+    box = mailbox.mbox(str(tmp_path / "archive.mbox"), create=True)
+    box.add(compose(ZACK, "Three", QUESTION))
+    box.flush()
+    ran = intake.run("ingest", str(tmp_path / "Maildir"), str(tmp_path / "archive.mbox"))
+    assert ran.code == 0
+    assert ran.out.count("case_created") == 3
+    assert sorted(c["subject"] for c in intake.cases()) == ["One", "Three", "Two"]
+
+
+def test_the_same_message_twice_makes_one_case(intake: Intake) -> None:
+    raw = compose(ZACK, "Households", QUESTION, message_id="<once@bayside.example>")
+    intake.ingest(raw)
+    again = intake.ingest(raw)
+    assert "duplicate" in again.out
+    assert len(intake.cases()) == 1 and len(intake.outbox()) == 1
+
+
+def test_auto_replies_are_ignored_and_never_answered(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Out of office", "I am away until Monday.",
+                          headers={"Auto-Submitted": "auto-replied"}))
+    assert intake.last_outcome()["outcome"] == "ignored"
+    intake.ingest(compose("Campus Support <support@intake.example>", "[Case #1] loop", QUESTION))
+    assert intake.last_outcome()["outcome"] == "ignored"
+    assert intake.outbox() == []
+
+
+def test_template_request_returns_blank_templates(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "template", ""))
+    assert intake.last_outcome()["outcome"] == "template_sent"
+    every = intake.last_reply_text()
+    assert all(name in every for name in ("Application Issue", "Data Restore", "Request Technical Services"))
+    intake.ingest(compose(ZACK, "Template data restore", ""))
+    one = intake.last_reply_text()
+    assert "Written Permission" in one and "Steps to Reproduce" not in one
+
+
+def test_html_only_mail_makes_a_case(intake: Intake) -> None:
+    html = ("<html><body><p><b>Case Type:</b> Ask a Question</p><p><b>Module:</b> Scheduling</p>"
+            "<p><b>Description:</b> How do I copy a course section?</p></body></html>")
+    ran = intake.ingest(compose(ZACK, "Sections", html=html))
+    assert "case_created" in ran.out, ran.out
+    assert intake.cases()[-1]["fields"]["Module"] == "Scheduling"
+
+
+def test_attachments_are_stored_with_the_case(intake: Intake) -> None:
+    shot = b"\x89PNG\r\n\x1a\n" + b"\x01" * 100
+    intake.ingest(compose(ZACK, "Households", QUESTION, attachments=(("../../screen shot.png", "image/png", shot),)))
+    case = intake.show(intake.cases()[-1]["number"])
+    [attachment] = case["attachments"]
+    assert attachment["filename"] == "screen shot.png"
+    assert attachment["size"] == len(shot) and attachment["content_type"] == "image/png"
+
+
+def test_dry_run_writes_nothing(intake: Intake) -> None:
+    path = intake.write(compose(ZACK, "Households", QUESTION))
+    ran = intake.run("ingest", "--dry-run", str(path))
+    assert ran.code == 0
+    assert "case_created" in ran.out and "routed to Application Support" in ran.out
+    assert "reply that would be sent" in ran.out
+    assert intake.cases() == [] and intake.outbox() == [] and intake.messages() == []
