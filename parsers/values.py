@@ -20,7 +20,7 @@ from rapidfuzz import fuzz, process
 
 from routing.schema import Field, FieldKind
 
-__all__ = ["Coerced", "coerce", "match_choice"]
+__all__ = ["Coerced", "coerce", "match_choice", "suggestions"]
 
 # A close misspelling ("Grdae Book", "Attendence") scores 90 or more with
 # fuzz.ratio on normalised text; unrelated words stay far below.
@@ -66,7 +66,24 @@ def _match_choice(text: str, choices: Sequence[str], aliases: Mapping[str, str],
     if exact is not None or not fuzzy:
         return exact
     best = process.extractOne(wanted, list(targets), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-    return targets[best[0]] if best else None
+    return targets[best[0]] if best else _abbreviation_of(wanted, targets)
+
+
+def _abbreviation_of(wanted: str, targets: Mapping[str, str]) -> str | None:
+    """The one choice whose words each start with the written words ("student info" → Student Information)."""
+    words = wanted.split()
+    found = {choice for spelling, choice in targets.items()
+             if len(spelling.split()) == len(words) and len(wanted) >= 4
+             and all(full.startswith(part) for part, full in zip(words, spelling.split()))}
+    return found.pop() if len(found) == 1 else None
+
+
+def suggestions(text: str, choices: Sequence[str], limit: int = 3) -> list[str]:
+    """The choices closest to ``text``, best first, for a "did you mean" line."""
+    by_spelling = {normalise_choice(c): c for c in choices}
+    found = process.extract(normalise_choice(text), list(by_spelling), scorer=fuzz.WRatio, limit=limit,
+                            score_cutoff=75)
+    return [by_spelling[spelling] for spelling, _score, _index in found]
 
 
 def _choice_targets(choices: Sequence[str], aliases: Mapping[str, str]) -> dict[str, str]:
@@ -92,7 +109,10 @@ def _coerce_enum(field: Field, text: str) -> Coerced:
     written = text.strip()
     choice = match_choice(written, field.choices, field.choice_aliases)
     if choice is None:
-        return Coerced(None, text, f"'{written}' is not a {field.label} we know. Choose one of: {_choice_list(field)}")
+        close = suggestions(written, field.choices)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        return Coerced(None, text, f"'{written}' is not a {field.label} we know.{hint} "
+                                   f"Choose one of: {_choice_list(field)}")
     note = f"read '{written}' as '{choice}'" if _changed(written, choice) else None
     return Coerced(choice, text, None, note)
 

@@ -70,7 +70,8 @@ def test_case_type_alias_with_misspelling() -> None:
 @pytest.mark.parametrize("text", ["Banana", "Grdae Bok", "Gradebook and Attendance"])
 def test_enum_refuses_unknown_values_naming_the_choices(text: str) -> None:
     error = refused(MODULE, text)
-    assert error.startswith(f"'{text}' is not a Module we know. Choose one of: Ad Hoc Reporting, ")
+    assert error.startswith(f"'{text}' is not a Module we know.")
+    assert "Choose one of: Ad Hoc Reporting, " in error
     assert "Grade Book" in error
 
 
@@ -179,3 +180,14 @@ def test_consent_refused_says_written_permission_is_required(text: str) -> None:
     error = refused(PERMISSION, text)
     assert "written permission" in error
     assert "Yes, I give written permission to restore this data" in error
+
+
+def test_abbreviated_choice_is_matched_when_only_one_choice_fits() -> None:
+    assert match_choice("Student Info", MODULE.choices) == "Student Information"
+    assert match_choice("Sched", MODULE.choices) == "Scheduling"
+    assert match_choice("Grade", MODULE.choices) is None  # Grade Book, or Grading and Standards?
+
+
+def test_unknown_choice_suggests_the_closest() -> None:
+    error = coerce(MODULE, "Stdnt Inform").error
+    assert error is not None and "Did you mean Student Information?" in error
