@@ -7,6 +7,7 @@ works from any working directory.
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,40 @@ class ImapMailbox:
 
 
 @dataclass(frozen=True)
+class RelayConfig:
+    """The SMTP relay outgoing mail is handed to; without one, mail goes to the Maildir sink."""
+
+    host: str
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard the outbox tries: exponential backoff from `retry_first_seconds`, up to a give-up time."""
+
+    retry_first_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    give_up_hours: float = 48.0
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """Threads, comments and the guards against mail loops."""
+
+    secret: str  # keys the HMAC tokens in our Message-IDs and plus addresses
+    staff_addresses: tuple[str, ...] = ()
+    reopen_window_days: int = 14
+    plus_addressing: bool = True
+    auto_replies_per_hour: int = 10
+    bounces_to_suspend: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -70,6 +105,9 @@ class Config:
     outgoing_maildir: Path
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    relay: RelayConfig | None = None
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    conversations: Conversations = field(default_factory=lambda: Conversations(secret=_DEFAULT_SECRET))
     imap: tuple[ImapMailbox, ...] = ()
 
     def department_for(self, case_type: CaseType) -> str:
@@ -107,7 +145,11 @@ _KNOWN = {
     "intake": {"support_addresses", "from_address", "from_name", "organisation", "max_message_bytes",
                "timezone", "template_dir"},
     "database": {"url"},
-    "outgoing": {"maildir"},
+    "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
+                 "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
+                 "give_up_hours"},
+    "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
+                      "auto_replies_per_hour", "bounces_to_suspend"},
     "departments": None,  # keys are case types, checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
     "imap": None,  # an array of tables, checked in _imap
@@ -137,8 +179,63 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         outgoing_maildir=base / data.get("outgoing", {}).get("maildir", "var/outgoing"),
         departments=_departments(data.get("departments", {}), where),
         smtp=_smtp(data.get("smtp", {}), base, where),
+        relay=_relay(data.get("outgoing", {}), base, where),
+        delivery=_delivery(data.get("outgoing", {}), where),
+        conversations=_conversations(data.get("conversations", {}), base, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
     )
+
+
+# Used only when no secret is configured: tokens still work, but anyone who reads
+# this source can forge them, so `intake serve --check` warns about it.
+_DEFAULT_SECRET = "intake-default-secret-change-me"
+
+
+def _relay(table: dict[str, Any], base: Path, where: str) -> RelayConfig | None:
+    host = table.get("relay_host")
+    if not host:
+        return None
+    security = table.get("relay_security", "starttls")
+    if security not in ("starttls", "tls", "none"):
+        raise ConfigError(f"{where}: [outgoing] relay_security must be starttls, tls or none, not {security!r}")
+    if "relay_password" in table:
+        raise ConfigError(f"{where}: [outgoing] put the relay password in relay_password_env or relay_password_file")
+    default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+    return RelayConfig(host=host, port=_positive_int(table.get("relay_port", default_port), f"{where}: relay_port"),
+                       security=security, username=table.get("relay_username"),
+                       password_env=table.get("relay_password_env"),
+                       password_file=_path(table.get("relay_password_file"), base),
+                       timeout_seconds=float(table.get("relay_timeout_seconds", 30)))
+
+
+def _delivery(table: dict[str, Any], where: str) -> DeliveryPolicy:
+    policy = DeliveryPolicy(retry_first_seconds=float(table.get("retry_first_seconds", 60)),
+                            retry_max_seconds=float(table.get("retry_max_seconds", 3600)),
+                            give_up_hours=float(table.get("give_up_hours", 48)))
+    if min(policy.retry_first_seconds, policy.retry_max_seconds, policy.give_up_hours) <= 0:
+        raise ConfigError(f"{where}: [outgoing] retry and give-up times must be positive")
+    return policy
+
+
+def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversations:
+    secret = _DEFAULT_SECRET
+    if table.get("secret_env"):
+        secret = os.environ.get(table["secret_env"], "")
+        if not secret:
+            raise ConfigError(f"{where}: [conversations] secret_env names {table['secret_env']!r}, which is not set")
+    elif table.get("secret_file"):
+        secret_path = base / table["secret_file"]
+        try:
+            secret = secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: [conversations] cannot read secret_file {secret_path}: {exc}") from exc
+    return Conversations(
+        secret=secret,
+        staff_addresses=tuple(a.strip().lower() for a in table.get("staff_addresses", [])),
+        reopen_window_days=_positive_int(table.get("reopen_window_days", 14), f"{where}: reopen_window_days"),
+        plus_addressing=bool(table.get("plus_addressing", True)),
+        auto_replies_per_hour=_positive_int(table.get("auto_replies_per_hour", 10), f"{where}: auto_replies_per_hour"),
+        bounces_to_suspend=_positive_int(table.get("bounces_to_suspend", 3), f"{where}: bounces_to_suspend"))
 
 
 def _path(value: str | None, base: Path) -> Path | None:
@@ -216,7 +313,7 @@ def _database_url(url: str, base: Path) -> str:
 
 def _positive_int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{what} must be a positive whole number of bytes, not {value!r}")
+        raise ConfigError(f"{what} must be a positive whole number, not {value!r}")
     return value
 
 
