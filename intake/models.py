@@ -79,6 +79,11 @@ class Contact(Base):
     areas: Mapped[list[str]] = mapped_column(JSON, default=list)
     schema_bootcamp: Mapped[dt.date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bounces of our mail to this address; past the configured count the
+    # contact is not mailed again until staff clear it.
+    bounces: Mapped[int] = mapped_column(Integer, default=0)
+    bouncing: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_bounce: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     accounts: Mapped[list[Account]] = relationship(secondary=account_contacts, back_populates="contacts",
@@ -110,6 +115,13 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(30), default=CaseStatus.NEW.value)
     department: Mapped[str] = mapped_column(String(100))
     billable: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A late reply to a closed case makes a new case that follows the old one.
+    follows_case: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -120,6 +132,22 @@ class Case(Base):
     inbound_messages: Mapped[list[InboundMessage]] = relationship(back_populates="case", order_by="InboundMessage.id")
     outbound_messages: Mapped[list[OutboundMessage]] = relationship(back_populates="case",
                                                                     order_by="OutboundMessage.id")
+    comments: Mapped[list[Comment]] = relationship(back_populates="case", order_by="Comment.id")
+
+
+class Comment(Base):
+    """A message on a case's thread: a contact's reply by email, or a staff note or answer."""
+
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[int] = mapped_column(ForeignKey("cases.number"))
+    author: Mapped[str] = mapped_column(String(320))  # an email address
+    body: Mapped[str] = mapped_column(Text)  # the visible text; the full original stays on the inbound message
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    case: Mapped[Case] = relationship(back_populates="comments")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
 
 
 class Attachment(Base):
@@ -127,6 +155,7 @@ class Attachment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_number: Mapped[int] = mapped_column(ForeignKey("cases.number"))
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id"))
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
@@ -171,8 +200,11 @@ class OutboundMessage(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(String(1000))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # queued → sent; or retrying (temporary failure, next_attempt set) → sent | failed;
+    # failed (permanent 5xx or gave up); suppressed (recipient bouncing, or the reply cap).
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
