@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake import views
+from intake.cases import (CaseActionError, NewAttachment, approve_contact_change, close, reopen, resolve,
+                          staff_comment)
 from intake.config import Config, ConfigError, load_config
 from intake.contacts_csv import ContactsFileError, import_contacts
-from intake.directory import DatabaseDirectory
+from intake.directory import DatabaseDirectory, DatabaseThreads
 from intake.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
 from intake.outbox import deliver_pending
 from intake.sources import Item, items_from
@@ -26,6 +29,7 @@ from intake.store import Store, open_store, store_raw
 from intake.worker import Preview, Processed, preview, process_message, replay
 from parsers.headers import envelope_of
 from routing.contacts import AccountView, ContactView
+from routing.threads import CaseView
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 PROGRESS_THRESHOLD = 50
@@ -80,6 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     messages = _command(commands, "messages", _messages, "list received messages and their outcomes")
     messages.add_argument("--outcome", metavar="OUTCOME", help="only this outcome (e.g. failed, refused)")
     messages.add_argument("--json", action="store_true")
+
+    comment = _command(commands, "comment", _comment, "add a comment to a case (public ones are emailed)")
+    comment.add_argument("number", type=int, metavar="N")
+    body = comment.add_mutually_exclusive_group(required=True)
+    body.add_argument("--body", metavar="TEXT")
+    body.add_argument("--file", metavar="PATH", help="read the comment from a file ('-' for standard input)")
+    comment.add_argument("--attach", nargs="+", default=[], metavar="PATH")
+    comment.add_argument("--internal", action="store_true", help="a note for staff only; not emailed")
+    comment.add_argument("--author", metavar="EMAIL", help="default: the first staff address, else the From address")
+
+    resolve = _command(commands, "resolve", _resolve, "resolve a case and email the resolution")
+    resolve.add_argument("number", type=int, metavar="N")
+    resolve.add_argument("--resolution", required=True, metavar="TEXT")
+    for name, handler, text in (("close", _close, "close a case"), ("reopen", _reopen, "reopen a resolved or closed case")):
+        _command(commands, name, handler, text).add_argument("number", type=int, metavar="N")
+    approve = _command(commands, "approve", _approve,
+                       "apply an approved Modify Support Contacts case to the contact registry")
+    approve.add_argument("number", type=int, metavar="N")
+    approve.add_argument("--by", metavar="EMAIL", help="who approved (default: the first staff address)")
 
     replayed = _command(commands, "replay", _replay, "process failed messages again")
     replayed.add_argument("ids", nargs="+", type=int, metavar="MESSAGE_ID")
@@ -171,11 +194,20 @@ class _NoContacts:
         return []
 
 
+class _NoCases:
+    def case(self, number: int) -> CaseView | None:
+        return None
+
+    def case_of_message_id(self, message_id: str) -> CaseView | None:
+        return None
+
+
 def _dry_run(items: list[Item], config: Config) -> int:
     unreadable = 0
     store = _existing_store(config)
     session = store.session() if store else None
     directory = DatabaseDirectory(session) if session else _NoContacts()
+    threads = DatabaseThreads(session) if session else _NoCases()
     try:
         for item in items:
             raw, error = _read(item)
@@ -183,7 +215,7 @@ def _dry_run(items: list[Item], config: Config) -> int:
                 unreadable += 1
                 print(f"{item.label}: error: {error}")
                 continue
-            _print_preview(item.label, preview(raw, directory, config))
+            _print_preview(item.label, preview(raw, directory, threads, config))
     finally:
         if session is not None:
             session.rollback()
@@ -254,7 +286,7 @@ def _contacts_list(args: argparse.Namespace, config: Config) -> int:
             _print_json([views.contact_view(c) for c in contacts])
             return EXIT_OK
         for c in contacts:
-            state = "" if c.active else " (inactive)"
+            state = ("" if c.active else " (inactive)") + (" (bouncing: not mailed)" if c.bouncing else "")
             accounts = "; ".join(a.name for a in c.accounts)
             print(f"{c.email:40} {c.full_name:25} {c.contact_type:10} {accounts}{state}")
     return EXIT_OK
@@ -321,11 +353,30 @@ def _print_case(detail: dict[str, Any]) -> None:
     for attachment in detail["attachments"]:
         print(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
               f"sha256 {attachment['sha256'][:12]}…)")
-    for message in detail["messages"]:
-        what = message["outcome"] or message["kind"]
-        print(f"  [{message['date']}] {message['direction']} <{message['message_id']}> {what}: {message['subject']}")
-        for reason in message["reasons"]:
-            print(f"      - {reason}")
+    if detail["linked_cases"]:
+        print("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
+    if detail["resolution"]:
+        print(f"  Resolution: {detail['resolution']}")
+    print("Thread:")
+    for when, kind, lines in _thread(detail):
+        print(f"  [{when}] {kind}")
+        for line in lines:
+            print(f"      {line}")
+
+
+def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """Mail and comments of a case, in time order, as (time, heading, lines)."""
+    entries = []
+    for m in detail["messages"]:
+        what = m["outcome"] or m["kind"]
+        who = m["from"] or ", ".join(m["to"])
+        entries.append((m["date"], f"{m['direction']} {what} {who} <{m['message_id']}>: {m['subject']}",
+                        [f"- {reason}" for reason in m["reasons"]]))
+    for c in detail["comments"]:
+        heading = f"comment by {c['author']}" + ("" if c["public"] else " (internal)")
+        files = [f"[attached: {a['filename']}]" for a in c["attachments"]]
+        entries.append((c["created"], heading, c["body"].splitlines() + files))
+    return sorted(entries, key=lambda entry: entry[0] or "")
 
 
 def _outbox(args: argparse.Namespace, config: Config) -> int:
@@ -357,6 +408,92 @@ def _messages(args: argparse.Namespace, config: Config) -> int:
             for reason in m.reasons or []:
                 print(f"      - {reason}")
     return EXIT_OK
+
+
+# --- staff actions on a case -------------------------------------------------------
+
+
+def _on_case(config: Config, number: int, action: Callable[[Session, Case], str]) -> int:
+    """Run one staff action on a case in one transaction, deliver the mail it queued, and say what happened."""
+    store = open_store(config.database_url)
+    with store.session() as session, session.begin():
+        case = session.get(Case, number)
+        if case is None:
+            raise CommandError(f"there is no case #{number}")
+        try:
+            done = action(session, case)
+        except CaseActionError as exc:
+            raise CommandError(str(exc)) from exc
+    deliver_pending(store, config)
+    print(done)
+    return EXIT_OK
+
+
+def _staff_address(config: Config, given: str | None) -> str:
+    return (given or (config.conversations.staff_addresses or (config.from_address,))[0]).strip().lower()
+
+
+def _comment(args: argparse.Namespace, config: Config) -> int:
+    text = args.body if args.body is not None else _read_text(args.file)
+    if not text.strip():
+        raise CommandError("the comment is empty")
+    attachments = [_attachment(path) for path in args.attach]
+    author = _staff_address(config, args.author)
+
+    def act(session: Session, case: Case) -> str:
+        staff_comment(session, case, author, text, config, public=not args.internal, attachments=attachments)
+        return f"case #{case.number}: " + ("internal note added" if args.internal
+                                           else f"comment added and emailed to {case.contact.email}")
+    return _on_case(config, args.number, act)
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: cannot read: {exc}") from exc
+
+
+def _attachment(path: str) -> NewAttachment:
+    file = Path(path)
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return NewAttachment(file.name, content_type, content)
+
+
+def _resolve(args: argparse.Namespace, config: Config) -> int:
+    def act(session: Session, case: Case) -> str:
+        resolve(session, case, args.resolution, config)
+        return f"case #{case.number} resolved; the resolution was emailed to {case.contact.email}"
+    return _on_case(config, args.number, act)
+
+
+def _close(args: argparse.Namespace, config: Config) -> int:
+    def act(session: Session, case: Case) -> str:
+        close(case)
+        return f"case #{case.number} closed"
+    return _on_case(config, args.number, act)
+
+
+def _reopen(args: argparse.Namespace, config: Config) -> int:
+    def act(session: Session, case: Case) -> str:
+        reopen(case)
+        return f"case #{case.number} reopened"
+    return _on_case(config, args.number, act)
+
+
+def _approve(args: argparse.Namespace, config: Config) -> int:
+    by = _staff_address(config, args.by)
+
+    def act(session: Session, case: Case) -> str:
+        changes = approve_contact_change(session, case, by, config)
+        return f"case #{case.number} approved by {by}:\n" + "\n".join(f"  {line}" for line in changes)
+    return _on_case(config, args.number, act)
 
 
 def _replay(args: argparse.Namespace, config: Config) -> int:

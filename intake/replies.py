@@ -24,11 +24,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from intake.config import Config
 from routing.decide import CaseDraft, Decision
 from routing.outcomes import Reply
+from routing.threads import case_message_id_prefix, plus_address
 from routing.schema import (CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec, Field,
                             FieldKind)
 
-__all__ = ["CaseSummary", "FormLine", "ReplyContext", "TypeSheet", "new_message_id", "render_reply",
-           "reply_subject"]
+__all__ = ["CaseSummary", "Envelope", "FormLine", "ReplyContext", "TypeSheet", "new_message_id", "render",
+           "render_reply", "reply_subject"]
 
 # The part of a template every case type shares; sent when the case type is not known yet.
 GENERIC_FIELDS = (CASE_TYPE, PRIORITY, SUBJECT, DESCRIPTION)
@@ -91,22 +92,47 @@ class CaseSummary:
     submitted_by: str  # "" when the contact sent it themselves
     fields: tuple[FormLine, ...]  # every field understood, in form order
     attachments: tuple[tuple[str, str], ...]  # (filename, readable size)
+    follows_case: int | None = None  # the closed case a late reply was about
 
 
-def new_message_id(config: Config) -> str:
-    return f"<intake.{uuid.uuid4().hex}@{config.message_id_domain}>"
+def new_message_id(config: Config, case_number: int | None = None) -> str:
+    """A Message-ID of ours; about a case, it carries the case's HMAC token so replies find their thread."""
+    if case_number is None:
+        return f"<intake.{uuid.uuid4().hex}@{config.message_id_domain}>"
+    prefix = case_message_id_prefix(config.conversations.secret, case_number)
+    return f"<{prefix}{uuid.uuid4().hex[:16]}@{config.message_id_domain}>"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The headers of one outgoing message that differ from message to message."""
+
+    to: tuple[tuple[str, str], ...]  # (display name, address)
+    subject: str
+    case_number: int | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    auto_submitted: str = "auto-replied"  # RFC 3834; "auto-generated" for notices not answering a message
+
+
+def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: Config) -> EmailMessage:
+    """Any kind of outgoing mail: its template pair, rendered, with the headers every message of ours carries."""
+    environment = _environment(config.template_dir)
+    values = {"organisation": config.organisation, "support_address": config.support_addresses[0],
+              "subject": envelope.subject, **values}
+    message = EmailMessage()
+    _set_headers(message, envelope, config)
+    message.set_content(environment.get_template(f"{kind.value}.txt").render(values), charset="utf-8")
+    message.add_alternative(environment.get_template(f"{kind.value}.html").render(values),
+                            subtype="html", charset="utf-8")
+    return message
 
 
 def render_reply(ctx: ReplyContext, config: Config) -> EmailMessage:
-    """The reply as a multipart/alternative message (plain text and HTML) with all its headers."""
-    values = _template_values(ctx, config)
-    environment = _environment(config.template_dir)
-    message = EmailMessage()
-    _set_headers(message, ctx, config)
-    message.set_content(environment.get_template(f"{ctx.kind.value}.txt").render(values), charset="utf-8")
-    message.add_alternative(environment.get_template(f"{ctx.kind.value}.html").render(values),
-                            subtype="html", charset="utf-8")
-    return message
+    """The reply to a decision as a multipart/alternative message (plain text and HTML) with all its headers."""
+    envelope = Envelope(to=((ctx.to_name, ctx.to),), subject=reply_subject(ctx), case_number=ctx.case_number,
+                        in_reply_to=ctx.original_message_id, references=ctx.original_references)
+    return render(ctx.kind, _template_values(ctx, config), envelope, config)
 
 
 def reply_subject(ctx: ReplyContext) -> str:
@@ -121,18 +147,22 @@ def reply_subject(ctx: ReplyContext) -> str:
 
 # --- headers ------------------------------------------------------------------------
 
-def _set_headers(message: EmailMessage, ctx: ReplyContext, config: Config) -> None:
+def _set_headers(message: EmailMessage, envelope: Envelope, config: Config) -> None:
     message["From"] = _address(config.from_name, config.from_address)
-    message["To"] = _address(ctx.to_name, ctx.to)
-    message["Subject"] = _one_line(reply_subject(ctx))
+    message["To"] = [_address(name, address) for name, address in envelope.to]
+    message["Subject"] = _one_line(envelope.subject)
     message["Date"] = format_datetime(dt.datetime.now(config.timezone))
-    message["Message-ID"] = new_message_id(config)
-    if ctx.original_message_id:
-        original = _bracketed(ctx.original_message_id)
+    message["Message-ID"] = new_message_id(config, envelope.case_number)
+    if envelope.case_number is not None and config.conversations.plus_addressing:
+        message["Reply-To"] = _address(config.from_name, plus_address(
+            config.support_addresses[0], config.conversations.secret, envelope.case_number))
+    if envelope.in_reply_to:
+        original = _bracketed(envelope.in_reply_to)
         message["In-Reply-To"] = original
-        message["References"] = " ".join([*(_bracketed(r) for r in ctx.original_references), original])
+        references = [_bracketed(r) for r in envelope.references if r.strip("<>") != envelope.in_reply_to.strip("<>")]
+        message["References"] = " ".join([*references, original])
     # RFC 3834: tell other auto-responders (and Exchange) not to answer us, and mark our own loop.
-    message["Auto-Submitted"] = "auto-replied"
+    message["Auto-Submitted"] = envelope.auto_submitted
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Loop"] = config.from_address
 
@@ -168,11 +198,8 @@ def _environment(template_dir: Path) -> Environment:
 
 def _template_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "organisation": config.organisation,
-        "support_address": config.support_addresses[0],
         "to_name": ctx.to_name,
         "original_subject": ctx.original_subject.strip() or "(no subject)",
-        "subject": reply_subject(ctx),
     }
     values.update(_KIND_VALUES[ctx.kind](ctx, config))
     return values
@@ -187,7 +214,8 @@ def _acknowledgement_values(ctx: ReplyContext, config: Config) -> dict[str, Any]
         created=_format_created(ctx.case_created, config), account=draft.account.name,
         contact=draft.contact.full_name, contact_email=draft.contact.email, submitted_by=submitted_by,
         fields=_understood_fields(draft),
-        attachments=tuple((name, readable_size(size)) for name, size in ctx.attachments))
+        attachments=tuple((name, readable_size(size)) for name, size in ctx.attachments),
+        follows_case=draft.follows_case)
     return {"case": case}
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from intake.models import Attachment, Case, Contact, InboundMessage, OutboundMessage
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from intake.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -24,7 +27,8 @@ def contact_view(contact: Contact) -> dict[str, Any]:
 
     ``{email, first_name, last_name, title, primary_phone, secondary_phone,
     contact_type, areas: [str], schema_bootcamp: "YYYY-MM-DD" | null,
-    active: bool, accounts: [account name, in name order]}``
+    active: bool, accounts: [account name, in name order], bounces: int,
+    bouncing: bool (true: not mailed until cleared)}``
     """
     return {
         "email": contact.email,
@@ -38,6 +42,8 @@ def contact_view(contact: Contact) -> dict[str, Any]:
         "schema_bootcamp": _date(contact.schema_bootcamp),
         "active": bool(contact.active),
         "accounts": [account.name for account in contact.accounts],
+        "bounces": contact.bounces or 0,
+        "bouncing": bool(contact.bouncing),
     }
 
 
@@ -80,6 +86,12 @@ def case_detail(case: Case) -> dict[str, Any]:
     direction are null (``to`` and ``reasons`` are empty lists instead):
     ``from``, ``outcome`` and ``reasons`` are inbound-only; ``to``, ``kind``,
     ``status`` and ``in_reply_to`` are outbound-only.
+
+    Also ``comments``: the thread in order, each ``{author (email), body (the
+    visible text), public, created, attachments: [{filename, content_type,
+    size, sha256}]}``; ``linked_cases``: numbers of the case this one follows
+    and of the cases that follow it; and ``resolution``, ``resolved``,
+    ``closed``, ``approved_by``, ``approved``.
     """
     return {
         **case_summary(case),
@@ -87,7 +99,25 @@ def case_detail(case: Case) -> dict[str, Any]:
         "fields_as_written": dict(case.fields_as_written or {}),
         "attachments": [_attachment(a) for a in case.attachments],
         "messages": case_messages(case),
+        "comments": [_comment(c) for c in case.comments],
+        "linked_cases": linked_cases(case),
+        "resolution": case.resolution,
+        "resolved": _timestamp(case.resolved),
+        "closed": _timestamp(case.closed),
+        "approved_by": case.approved_by,
+        "approved": _timestamp(case.approved),
     }
+
+
+def _comment(comment: Comment) -> dict[str, Any]:
+    return {"author": comment.author, "body": comment.body, "public": comment.public,
+            "created": _timestamp(comment.created), "attachments": [_attachment(a) for a in comment.attachments]}
+
+
+def linked_cases(case: Case) -> list[int]:
+    session = object_session(case)
+    followers = session.scalars(select(Case.number).where(Case.follows_case == case.number)).all() if session else []
+    return sorted({*([case.follows_case] if case.follows_case else []), *followers})
 
 
 def case_messages(case: Case) -> list[dict[str, Any]]:

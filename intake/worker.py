@@ -19,14 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.directory import DatabaseDirectory
-from intake.models import Attachment, Case, InboundMessage, OutboundMessage, utcnow
-from intake.replies import ReplyContext, render_reply
+from intake.cases import contact_comment, over_reply_cap, queue_mail, staff_comment, status_values
+from intake.directory import DatabaseDirectory, DatabaseThreads
+from intake.models import Attachment, Case, InboundMessage, utcnow
+from intake.replies import Envelope, ReplyContext, render, render_reply
 from intake.store import Store
 from parsers.message import NotAnEmail, ParsedMessage, parse_message
 from routing.contacts import Directory
-from routing.decide import Decision, Policy, decide
-from routing.outcomes import Outcome
+from routing.decide import CommentDraft, Decision, Policy, decide
+from routing.outcomes import Outcome, Reply
+from routing.threads import Threads
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,29 @@ class Preview:
 
 
 def policy_for(config: Config, now: dt.datetime) -> Policy:
+    conversations = config.conversations
     return Policy(own_addresses=frozenset((*config.support_addresses, config.from_address)),
                   max_message_bytes=config.max_message_bytes,
                   today=now.astimezone(config.timezone).date(),
-                  department_for=config.department_for)
+                  department_for=config.department_for,
+                  now=now, secret=conversations.secret, support_addresses=config.support_addresses,
+                  staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
+                  reopen_window=dt.timedelta(days=conversations.reopen_window_days))
 
 
-def decide_raw(raw: bytes, directory: Directory, config: Config, now: dt.datetime) -> tuple[ParsedMessage | None,
-                                                                                            Decision]:
+def decide_raw(raw: bytes, directory: Directory, threads: Threads, config: Config,
+               now: dt.datetime) -> tuple[ParsedMessage | None, Decision]:
     try:
         message = parse_message(raw)
     except NotAnEmail as exc:
         return None, Decision(Outcome.IGNORED, (f"ignored, never answered: not an email message: {exc}",))
-    return message, decide(message, len(raw), directory, policy_for(config, now))
+    return message, decide(message, len(raw), directory, threads, policy_for(config, now))
 
 
-def preview(raw: bytes, directory: Directory, config: Config, now: dt.datetime | None = None) -> Preview:
+def preview(raw: bytes, directory: Directory, threads: Threads, config: Config,
+            now: dt.datetime | None = None) -> Preview:
     now = now or utcnow()
-    message, decision = decide_raw(raw, directory, config, now)
+    message, decision = decide_raw(raw, directory, threads, config, now)
     reply = None
     if message is not None and decision.reply is not None:
         context = replace(_reply_context(message, decision, None), preview=True)
@@ -112,16 +119,34 @@ def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
 
 
 def _act(session: Session, row: InboundMessage, config: Config, now: dt.datetime) -> Processed:
-    message, decision = decide_raw(row.raw, DatabaseDirectory(session), config, now)
+    message, decision = decide_raw(row.raw, DatabaseDirectory(session), DatabaseThreads(session), config, now)
+    reasons = list(decision.reasons)
     case = _create_case(session, row, decision) if decision.draft else None
+    if decision.comment is not None:
+        case = _add_reply_comment(session, row, decision.comment, config)
     reply_to = None
     if message is not None and decision.reply is not None:
-        reply_to = _queue_reply(session, row, message, decision, case, config)
+        if over_reply_cap(session, message.from_address or "", config, now):
+            reasons.append(f"no reply sent: {message.from_address} already had "
+                           f"{config.conversations.auto_replies_per_hour} automatic replies this hour")
+        else:
+            reply_to = _queue_reply(session, row, message, decision, case, config, now)
     row.outcome = decision.outcome.value
-    row.reasons = list(decision.reasons)
+    row.reasons = reasons
     row.processed = now
     row.case_number = case.number if case else None
-    return Processed(row.id, decision.outcome, decision.reasons, row.case_number, reply_to)
+    return Processed(row.id, decision.outcome, tuple(reasons), row.case_number, reply_to)
+
+
+def _add_reply_comment(session: Session, row: InboundMessage, draft: CommentDraft, config: Config) -> Case:
+    case = session.get(Case, draft.case.number)
+    assert case is not None  # the decision found it in this transaction
+    if draft.by_staff:
+        staff_comment(session, case, draft.author, draft.body, config, public=True, attachments=draft.attachments,
+                      inbound_id=row.id)
+    else:
+        contact_comment(session, case, draft.author, draft.body, draft.attachments, row.id, draft.reopens)
+    return case
 
 
 def _create_case(session: Session, row: InboundMessage, decision: Decision) -> Case:
@@ -130,7 +155,8 @@ def _create_case(session: Session, row: InboundMessage, decision: Decision) -> C
     case = Case(account_id=draft.account.id, contact_id=draft.contact.id, submitted_by_id=draft.submitted_by.id,
                 case_type=draft.spec.case_type.value, priority=draft.priority, subject=draft.subject,
                 description=draft.description, fields=draft.fields, fields_as_written=draft.fields_as_written,
-                module=draft.module, department=draft.department, billable=draft.billable)
+                module=draft.module, department=draft.department, billable=draft.billable,
+                follows_case=draft.follows_case)
     session.add(case)
     session.flush()
     for attachment in draft.attachments:
@@ -152,15 +178,18 @@ def _reply_context(message: ParsedMessage, decision: Decision, case: Case | None
 
 
 def _queue_reply(session: Session, row: InboundMessage, message: ParsedMessage, decision: Decision,
-                 case: Case | None, config: Config) -> str:
-    context = _reply_context(message, decision, case)
-    rendered = render_reply(context, config)
-    session.add(OutboundMessage(
-        message_id=str(rendered["Message-ID"]).strip().strip("<>"), in_reply_to=message.message_id,
-        kind=decision.reply.value if decision.reply else "", recipients=[context.to],
-        subject=str(rendered["Subject"]), raw=rendered.as_bytes(), status="queued",
-        case_number=case.number if case else None, inbound_message_id=row.id))
-    return context.to
+                 case: Case | None, config: Config, now: dt.datetime) -> str:
+    assert decision.reply is not None and message.from_address
+    if decision.reply is Reply.STATUS:
+        envelope = Envelope(to=((message.from_name, message.from_address),), subject="Your cases",
+                            in_reply_to=message.message_id, references=message.references)
+        values = {"to_name": message.from_name, **status_values(session, message.from_address, config, now)}
+        rendered = render(Reply.STATUS, values, envelope, config)
+    else:
+        rendered = render_reply(_reply_context(message, decision, case), config)
+    queue_mail(session, rendered, decision.reply, [message.from_address],
+               case_number=case.number if case else None, inbound_id=row.id)
+    return message.from_address
 
 
 def _mark_failed(store: Store, inbound_id: int, exc: Exception) -> Processed:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["case_number_tag", "case_type_prefix", "strip_reply_prefixes", "template_request"]
+__all__ = ["case_number_tag", "case_type_prefix", "is_forward", "strip_reply_prefixes", "status_request",
+           "template_request"]
 
 # Reply and forward markers of the mail clients our districts use, in English,
 # German (AW, WG), Scandinavian (SV, VS), Dutch (Antw), Italian (R, Rif),
@@ -21,6 +22,22 @@ _REPLY_PREFIXES = re.compile(
 _CASE_TAG = re.compile(r"\[\s*case\s*#\s*(\d+)\s*\]", re.IGNORECASE)
 _LEADING_BRACKET = re.compile(r"^\[([^\[\]]*)\]\s*(.*)$", re.DOTALL)
 _TEMPLATE = re.compile(r"^\s*template\b\s*[:\-–—]?\s*(.*?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
+
+
+_FIRST_PREFIX = re.compile(r"^\s*(?P<word>[a-z]+)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.IGNORECASE)
+_FORWARD_WORDS = {"fwd", "fw", "wg", "tr", "enc", "vb", "vl", "rv", "doorst"}
+_STATUS = re.compile(r"^\s*status\s*[.!?]*\s*$", re.IGNORECASE)
+
+
+def is_forward(subject: str) -> bool:
+    """Whether the subject starts with a forward marker (Fwd:, FW:, WG:, TR:, Enc:, VB:, VL:, RV:, Doorst:)."""
+    found = _FIRST_PREFIX.match(subject)
+    return bool(found) and found.group("word").lower() in _FORWARD_WORDS
+
+
+def status_request(subject: str) -> bool:
+    """Whether the subject is the command ``status``: list my cases."""
+    return bool(_STATUS.match(subject))
 
 
 def strip_reply_prefixes(subject: str) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from parsers.message import Attachment, ParsedMessage
-from parsers.subject import case_type_prefix, strip_reply_prefixes, template_request
+from parsers.quotes import visible_reply
+from parsers.subject import case_type_prefix, status_request, strip_reply_prefixes, template_request
 from parsers.template import TemplateParse, parse_template
 from parsers.values import coerce, match_choice
 from routing import rules
@@ -20,6 +21,7 @@ from routing.contacts import (AccountView, ContactView, Directory, choose_accoun
                               sender_standing)
 from routing.outcomes import Outcome, Problem, Reply
 from routing.schema import CASE_TYPE, COMMON_FIELDS, CaseType, CaseTypeSpec, known_labels, spec_for
+from routing.threads import CaseView, Threads, ThreadMatch, case_from_our_message_id, match_thread, may_comment
 
 LABELS = known_labels()
 _COMMON_LABELS = {f.label for f in COMMON_FIELDS}
@@ -33,6 +35,12 @@ class Policy:
     max_message_bytes: int
     today: dt.date
     department_for: Callable[[CaseType], str]
+    now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    secret: str = ""
+    support_addresses: tuple[str, ...] = ()
+    staff_addresses: tuple[str, ...] = ()
+    plus_addressing: bool = True
+    reopen_window: dt.timedelta = dt.timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,23 @@ class CaseDraft:
     module: str | None
     department: str
     attachments: tuple[Attachment, ...]
+    follows_case: int | None = None  # a late reply to this closed case made the new one
 
     @property
     def billable(self) -> bool:
         return self.spec.may_be_billable
+
+
+@dataclass(frozen=True)
+class CommentDraft:
+    """A reply on a case's thread, reduced to its new text."""
+
+    case: CaseView
+    author: str  # email address
+    body: str
+    attachments: tuple[Attachment, ...]
+    by_staff: bool
+    reopens: bool
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,8 @@ class Decision:
     # What was understood, label → text as written: pre-fills the template of a needs-information reply.
     prefill: dict[str, str] = field(default_factory=dict)
     template_types: tuple[CaseType, ...] = ()
+    comment: CommentDraft | None = None
+    status_of: ContactView | None = None  # a `status` request: list this contact's cases
 
 
 class _Stop(Exception):
@@ -79,18 +102,21 @@ class _Stop(Exception):
         self.decision = decision
 
 
-def decide(message: ParsedMessage, size: int, directory: Directory, policy: Policy) -> Decision:
+def decide(message: ParsedMessage, size: int, directory: Directory, threads: Threads, policy: Policy) -> Decision:
     log: list[str] = []
     try:
-        return _decide(message, size, directory, policy, log)
+        return _decide(message, size, directory, threads, policy, log)
     except _Stop as stop:
         return stop.decision
 
 
-def _decide(message: ParsedMessage, size: int, directory: Directory, policy: Policy, log: list[str]) -> Decision:
+def _decide(message: ParsedMessage, size: int, directory: Directory, threads: Threads, policy: Policy,
+            log: list[str]) -> Decision:
     _ignore_automatic(message, policy, log)
     _refuse_oversize(size, policy, log)
     _answer_template_request(message, log)
+    _answer_status_request(message, directory, log)
+    _add_to_thread(message, directory, threads, policy, log)
     sender = _authorized_sender(message, directory, log)
     parse = parse_template(message.text, LABELS)
     spec = _case_type(message, parse, log)
@@ -106,6 +132,8 @@ def _ignore_automatic(message: ParsedMessage, policy: Policy, log: list[str]) ->
     reason = rules.auto_reply_reason(message, policy.own_addresses)
     if reason is None and not message.from_address:
         reason = "no sender address to answer"
+    if reason is None and message.message_id and case_from_our_message_id(message.message_id, policy.secret):
+        reason = f"our own message <{message.message_id}> came back"
     if reason:
         log.append(f"ignored, never answered: {reason}")
         raise _stop(Outcome.IGNORED, log)
@@ -132,6 +160,70 @@ def _answer_template_request(message: ParsedMessage, log: list[str]) -> None:
             log.append(f"'{written}' is not a case type; sending every template")
     log.append("template request: sending " + ", ".join(t.value for t in types))
     raise _stop(Outcome.TEMPLATE_SENT, log, Reply.TEMPLATE, template_types=types)
+
+
+def _answer_status_request(message: ParsedMessage, directory: Directory, log: list[str]) -> None:
+    """Subject `status`: the sender's open cases and those closed in the last 90 days."""
+    if not status_request(message.subject):
+        return
+    address = message.from_address or ""
+    sender = directory.contact_by_email(address)
+    if sender is None or not sender.active:
+        refusal = sender_standing(sender, address)
+        reason = refusal.reason if refusal else f"{address} is not an active contact"
+        log.append(f"refused status request: {reason}")
+        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(reason, refuse=True),))
+    log.append(f"status request from {sender.full_name}")
+    raise _stop(Outcome.STATUS_SENT, log, Reply.STATUS, status_of=sender)
+
+
+def _add_to_thread(message: ParsedMessage, directory: Directory, threads: Threads, policy: Policy,
+                   log: list[str]) -> None:
+    """A reply on a case's thread becomes a comment (or, long after closing, a follow-up case)."""
+    match = match_thread(message, threads, policy.secret, policy.support_addresses, policy.plus_addressing)
+    if match is None:
+        return
+    address = message.from_address or ""
+    log.append(f"reply to case #{match.case.number}: {match.how}")
+    sender = directory.contact_by_email(address)
+    refusal = may_comment(sender, address, match.case, policy.staff_addresses)
+    if refusal:
+        log.append(f"refused: {refusal}")
+        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(refusal, refuse=True),))
+    body = visible_reply(message.text, message.html)
+    if not body.strip() and not message.attachments:
+        log.append("ignored: the reply has no new text and no attachments")
+        raise _stop(Outcome.IGNORED, log)
+    case = match.case
+    if case.status == "closed" and case.closed is not None and policy.now - case.closed > policy.reopen_window:
+        raise _Stop(_follow_up(message, match, body, sender, directory, policy, log))
+    by_staff = address in policy.staff_addresses
+    reopens = case.status in ("resolved", "closed") and not by_staff
+    log.append(f"comment added to case #{case.number}" + (f"; reopens it ({case.status})" if reopens else ""))
+    comment = CommentDraft(case, address, body, message.attachments, by_staff, reopens)
+    raise _stop(Outcome.COMMENT_ADDED, log, comment=comment)
+
+
+def _follow_up(message: ParsedMessage, match: ThreadMatch, body: str, sender: ContactView | None,
+               directory: Directory, policy: Policy, log: list[str]) -> Decision:
+    """A new case of the same type for the same district, linked to the closed one."""
+    old = match.case
+    contact = directory.contact_by_email(old.contact_email) or sender
+    if contact is None or sender is None:
+        log.append("refused: the follow-up has no contact to file it for")
+        reason = f"Case #{old.number} is closed; please send a new case."
+        return Decision(Outcome.REFUSED, tuple(log), Reply.REFUSAL, (Problem(reason, refuse=True),))
+    spec = spec_for(CaseType(old.case_type))
+    account = AccountView(old.account_id, old.account_name)
+    days = policy.reopen_window.days
+    log.append(f"case #{old.number} was closed more than {days} days ago: a new case follows it")
+    draft = CaseDraft(spec=spec, account=account, contact=contact, submitted_by=sender,
+                      priority=rules.decide_priority(spec, None).priority, priority_note=None,
+                      subject=old.subject, description=body, fields={}, fields_as_written={}, module=None,
+                      department=policy.department_for(spec.case_type), attachments=message.attachments,
+                      follows_case=old.number)
+    log.append(f"case created: {spec.case_type.value}, following case #{old.number}")
+    return Decision(Outcome.CASE_CREATED, tuple(log), Reply.ACKNOWLEDGEMENT, draft=draft, case_type=spec.case_type)
 
 
 def _authorized_sender(message: ParsedMessage, directory: Directory, log: list[str]) -> ContactView:

@@ -14,6 +14,7 @@ class Outcome(str, enum.Enum):
     REFUSED = "refused"
     IGNORED = "ignored"
     TEMPLATE_SENT = "template_sent"
+    STATUS_SENT = "status_sent"
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
 
 
@@ -24,6 +25,10 @@ class Reply(str, enum.Enum):
     NEEDS_INFORMATION = "needs_information"
     REFUSAL = "refusal"
     TEMPLATE = "template"
+    STATUS = "status"
+    COMMENT = "comment"  # a staff comment, mailed to the contact on the case's thread
+    RESOLUTION = "resolution"
+    CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
 
 
 @dataclass(frozen=True)

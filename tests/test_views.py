@@ -71,6 +71,8 @@ def test_contact_view(store: Store) -> None:
         "title": "Principal", "primary_phone": "555-0100", "secondary_phone": "", "contact_type": "Authorized",
         "areas": ["SIS", "Finance"], "schema_bootcamp": "2021-09-07", "active": True,
         "accounts": ["Springfield USD"],
+        "bounces": 0,
+        "bouncing": False,
     }
     json.dumps(view)
 
@@ -96,7 +98,10 @@ def test_case_detail_orders_inbound_and_outbound_mail_by_time(store: Store) -> N
     summary, detail = load_case(store)
 
     assert {k: detail[k] for k in summary} == summary
-    assert set(detail) == set(summary) | {"description", "fields_as_written", "attachments", "messages"}
+    assert set(detail) == set(summary) | {"description", "fields_as_written", "attachments", "messages", "comments",
+                                          "linked_cases", "resolution", "resolved", "closed", "approved_by",
+                                          "approved"}
+    assert detail["comments"] == [] and detail["linked_cases"] == []
     assert detail["description"] == "All of 4th grade's grades are gone."
     assert detail["fields_as_written"]["Module"] == "gradebook"
     assert detail["attachments"] == [
