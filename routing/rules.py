@@ -29,6 +29,9 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> 
     sender = message.from_address or ""
     if sender in own_addresses:
         return f"sent from our own address {sender}"
+    looped = [value for value in message.header_all("X-Loop") if value.strip().lower() in own_addresses]
+    if looped:
+        return f"our own mail came back (X-Loop: {looped[0].strip()})"
     auto_submitted = (message.header("Auto-Submitted") or "no").strip().lower()
     if not auto_submitted.startswith("no"):
         return f"automatic message (Auto-Submitted: {auto_submitted})"

@@ -221,3 +221,10 @@ def test_two_intakes_answering_each_other_do_not_loop(intake: Intake) -> None:
     intake.ingest(other_ack.as_bytes())
     assert intake.last_outcome()["outcome"] == "ignored"
     assert len(intake.outbox()) == 1
+
+
+def test_mail_carrying_our_x_loop_is_ignored(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Household report", QUESTION, headers={"X-Loop": "support@intake.example"}))
+    assert intake.last_outcome()["outcome"] == "ignored"
+    assert "X-Loop" in intake.last_outcome()["reasons"][0]
+    assert intake.outbox() == []
