@@ -8,6 +8,7 @@ works from any working directory.
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig | None = None
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    conversations: Conversations = field(default_factory=lambda: Conversations(secret=_DEFAULT_SECRET))
+    conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
     imap: tuple[ImapMailbox, ...] = ()
 
     def department_for(self, case_type: CaseType) -> str:
@@ -186,9 +187,8 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
     )
 
 
-# Used only when no secret is configured: tokens still work, but anyone who reads
-# this source can forge them, so `intake serve --check` warns about it.
-_DEFAULT_SECRET = "intake-default-secret-change-me"
+# Where the secret is kept when the configuration names none: made on first use.
+_GENERATED_SECRET = "var/secret"
 
 
 def _relay(table: dict[str, Any], base: Path, where: str) -> RelayConfig | None:
@@ -218,7 +218,6 @@ def _delivery(table: dict[str, Any], where: str) -> DeliveryPolicy:
 
 
 def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversations:
-    secret = _DEFAULT_SECRET
     if table.get("secret_env"):
         secret = os.environ.get(table["secret_env"], "")
         if not secret:
@@ -229,6 +228,8 @@ def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversatio
             secret = secret_path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{where}: [conversations] cannot read secret_file {secret_path}: {exc}") from exc
+    else:
+        secret = _generated_secret(base / _GENERATED_SECRET)
     return Conversations(
         secret=secret,
         staff_addresses=tuple(a.strip().lower() for a in table.get("staff_addresses", [])),
@@ -236,6 +237,22 @@ def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversatio
         plus_addressing=bool(table.get("plus_addressing", True)),
         auto_replies_per_hour=_positive_int(table.get("auto_replies_per_hour", 10), f"{where}: auto_replies_per_hour"),
         bounces_to_suspend=_positive_int(table.get("bounces_to_suspend", 3), f"{where}: bounces_to_suspend"))
+
+
+def _generated_secret(path: Path) -> str:
+    """A random secret kept beside the database, so that a fresh install is safe without any setting."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_hex(32)
+        try:  # exclusive: another process may be making it too; readable by its owner only
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secret)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        return secret
 
 
 def _path(value: str | None, base: Path) -> Path | None:
