@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake import views
+from intake.bounces import clear_bouncing
 from intake.cases import (CaseActionError, NewAttachment, approve_contact_change, close, reopen, resolve,
                           staff_comment)
 from intake.config import Config, ConfigError, load_config
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     contacts = commands.add_parser("contacts", help="the contact registry").add_subparsers(metavar="ACTION")
     imported = _command(contacts, "import", _contacts_import, "import or update contacts from a CSV file")
     imported.add_argument("file", metavar="FILE.csv")
+    cleared = _command(contacts, "clear-bounce", _contacts_clear_bounce,
+                       "mail a contact again after their address stopped bouncing")
+    cleared.add_argument("email", metavar="EMAIL")
     listed = _command(contacts, "list", _contacts_list, "list contacts")
     listed.add_argument("--json", action="store_true")
 
@@ -134,7 +138,8 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
         print(line, flush=True)
     delivered = deliver_pending(store, config)
     if delivered:
-        print(f"{delivered} outgoing message(s) written to {config.outgoing_maildir}")
+        where = f"the relay {config.relay.host}" if config.relay else f"the Maildir {config.outgoing_maildir}"
+        print(f"{delivered} outgoing message(s) delivered to {where}")
     return EXIT_UNREADABLE if unreadable else EXIT_OK
 
 
@@ -275,6 +280,15 @@ def _contacts_import(args: argparse.Namespace, config: Config) -> int:
               f"{path}: line {error.line}: {error.message}", file=sys.stderr)
     print(f"{report.created} contact(s) created, {report.updated} updated, "
           f"{report.accounts_created} account(s) created, {len(report.errors)} row(s) rejected")
+    return EXIT_OK
+
+
+def _contacts_clear_bounce(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session, session.begin():
+        if not clear_bouncing(session, args.email.strip().lower()):
+            raise CommandError(f"there is no contact {args.email}")
+    print(f"{args.email}: bounce count cleared; the contact will be mailed again")
     return EXIT_OK
 
 

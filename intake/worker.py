@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.bounces import record_bounce
 from intake.cases import contact_comment, over_reply_cap, queue_mail, staff_comment, status_values
 from intake.directory import DatabaseDirectory, DatabaseThreads
 from intake.models import Attachment, Case, InboundMessage, utcnow
@@ -120,6 +121,9 @@ def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
 
 def _act(session: Session, row: InboundMessage, config: Config, now: dt.datetime) -> Processed:
     message, decision = decide_raw(row.raw, DatabaseDirectory(session), DatabaseThreads(session), config, now)
+    bounce = record_bounce(session, message, row.raw, config, now) if message is not None else None
+    if bounce is not None:
+        decision = Decision(Outcome.IGNORED, (f"ignored, never answered: {bounce}",))
     reasons = list(decision.reasons)
     case = _create_case(session, row, decision) if decision.draft else None
     if decision.comment is not None:

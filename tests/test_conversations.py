@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import re
 from email import policy as email_policy
 
 from sqlalchemy import update
 
-from conftest import Intake, compose
+from conftest import DATA, Intake, compose
 from intake.models import Case
 from intake.store import open_store
 
@@ -228,3 +229,22 @@ def test_mail_carrying_our_x_loop_is_ignored(intake: Intake) -> None:
     assert intake.last_outcome()["outcome"] == "ignored"
     assert "X-Loop" in intake.last_outcome()["reasons"][0]
     assert intake.outbox() == []
+
+
+def test_bounces_of_our_mail_suspend_the_contact_until_cleared(intake: Intake) -> None:
+    intake.ingest(compose(KELLY, "Attendance", QUESTION))
+    [ack] = intake.outbox()
+    bounce = (DATA / "bounces" / "postfix-5.1.1-user-unknown.eml").read_bytes()
+    for n in range(3):  # three distinct bounces of the acknowledgement
+        raw = bounce.replace(b"Message-ID: <", f"Message-ID: <n{n}.".encode(), 1)
+        raw = re.sub(rb"<intake\.[^>]+@intake\.example>", f"<{ack['message_id']}>".encode(), raw)
+        intake.ingest(raw)
+        assert intake.last_outcome()["outcome"] == "ignored"
+    assert "bounce of" in intake.last_outcome()["reasons"][0]
+    listed = intake.run("contacts", "list")
+    assert "kelly.kapowski@bayside.example" in listed.out and "bouncing" in listed.out
+    intake.ingest(compose(KELLY, "Attendance again", QUESTION))
+    assert intake.outbox()[-1]["status"] == "suppressed"
+    assert intake.run("contacts", "clear-bounce", "kelly.kapowski@bayside.example").code == 0
+    contact = {c["email"]: c for c in intake.run("contacts", "list", "--json").json()}["kelly.kapowski@bayside.example"]
+    assert contact["bouncing"] is False and contact["bounces"] == 0
