@@ -103,6 +103,11 @@ class MaildirSink:
         pass
 
 
+def _crlf(raw: bytes) -> bytes:
+    """SMTP lines end in CRLF; smtplib converts str but sends bytes as they are."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 class RelaySink:
     """One SMTP session with the relay, opened on first use and reused for the whole pass."""
 
@@ -115,7 +120,7 @@ class RelaySink:
         smtp = self._session()
         # SMTPException is an OSError, so the relay's replies are told apart first.
         try:
-            refused = smtp.sendmail(sender, recipients, raw)
+            refused = smtp.sendmail(sender, recipients, _crlf(raw))
         except smtplib.SMTPRecipientsRefused as exc:
             raise _refusal(exc.recipients) from exc
         except smtplib.SMTPResponseException as exc:

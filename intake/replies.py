@@ -122,9 +122,11 @@ def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: C
               "subject": envelope.subject, **values}
     message = EmailMessage()
     _set_headers(message, envelope, config)
-    message.set_content(environment.get_template(f"{kind.value}.txt").render(values), charset="utf-8")
+    # Quoted-printable keeps every line under SMTP's 1000-octet limit whatever a field holds.
+    message.set_content(environment.get_template(f"{kind.value}.txt").render(values), charset="utf-8",
+                        cte="quoted-printable")
     message.add_alternative(environment.get_template(f"{kind.value}.html").render(values),
-                            subtype="html", charset="utf-8")
+                            subtype="html", charset="utf-8", cte="quoted-printable")
     return message
 
 

@@ -117,14 +117,53 @@ def past(days: int) -> str:
     return (dt.date.today() - dt.timedelta(days=days)).strftime("%m/%d/%Y")
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class CapturingRelay:
+    """A real SMTP server (aiosmtpd) standing in for the organisation's relay; keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.received.append(envelope.original_content)  # type: ignore[attr-defined]
+        self.recipients.append(list(envelope.rcpt_tos))  # type: ignore[attr-defined]
+        return "250 2.0.0 Ok: queued"
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[CapturingRelay, int]]:
+    from aiosmtpd.controller import Controller
+    handler = CapturingRelay()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
 class Intake:
-    """One configured intake with the test contacts imported; commands run in-process."""
+    """One configured intake with the test contacts imported; commands run in-process.
+
+    With a relay, outgoing mail goes to it over SMTP; without, to the Maildir sink.
+    """
 
     def __init__(self, root: Path, database_url: str, capsys: pytest.CaptureFixture[str],
-                 max_message_bytes: int = 25 * 1024 * 1024) -> None:
+                 max_message_bytes: int = 25 * 1024 * 1024,
+                 relay: tuple[CapturingRelay, int] | None = None) -> None:
         self.root = root
         self.capsys = capsys
         self.maildir = root / "outgoing"
+        self.relay = relay[0] if relay else None
+        relay_settings = (f'relay_host = "127.0.0.1"\nrelay_port = {relay[1]}\nrelay_security = "none"\n'
+                          if relay else "")
         self.config = root / "config.toml"
         self.config.write_text(
             "[intake]\n"
@@ -138,7 +177,7 @@ class Intake:
             "[database]\n"
             f'url = "{database_url}"\n'
             "[outgoing]\n"
-            f'maildir = "{self.maildir}"\n')
+            f'maildir = "{self.maildir}"\n' + relay_settings)
         self._count = 0
 
     def run(self, *args: str) -> Ran:
@@ -172,10 +211,14 @@ class Intake:
         return self.messages()[-1]
 
     def sent_mail(self) -> list[EmailMessage]:
-        """What intake delivered to the Maildir sink, oldest first."""
-        new = self.maildir / "new"
-        files = sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns) if new.is_dir() else []
-        return [email.message_from_bytes(p.read_bytes(), policy=email_policy.default) for p in files]
+        """What intake delivered (to the relay, or the Maildir sink), oldest first."""
+        if self.relay is not None:
+            raws = list(self.relay.received)
+        else:
+            new = self.maildir / "new"
+            files = sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns) if new.is_dir() else []
+            raws = [p.read_bytes() for p in files]
+        return [email.message_from_bytes(raw, policy=email_policy.default) for raw in raws]  # type: ignore[misc]
 
     def last_reply_text(self) -> str:
         replies = self.outbox()
@@ -186,12 +229,14 @@ class Intake:
             if message["Message-ID"].strip("<>") == message_id:
                 raw.write_bytes(message.as_bytes())
                 return message.get_body(preferencelist=("plain",)).get_content()
-        raise AssertionError(f"reply {message_id} was not delivered to the Maildir")
+        raise AssertionError(f"reply {message_id} was not delivered")
 
 
 @pytest.fixture
-def intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> Intake:
-    instance = Intake(tmp_path, database_url, capsys)
+def intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str],
+           relay: tuple[CapturingRelay, int]) -> Intake:
+    """An intake whose outgoing mail goes to a real SMTP relay on loopback."""
+    instance = Intake(tmp_path, database_url, capsys, relay=relay)
     imported = instance.run("contacts", "import", str(DATA / "contacts.csv"))
     assert imported.code == 0, imported.err
     return instance
