@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Table,
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Table,
                         Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -211,3 +211,21 @@ class OutboundMessage(Base):
     case_number: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     case: Mapped[Case | None] = relationship(back_populates="outbound_messages")
+
+
+
+class ImapState(Base):
+    """How far the IMAP poller got in one folder of one configured mailbox.
+
+    UIDs are only meaningful under the folder's UIDVALIDITY, so both are kept:
+    a restart continues after `last_uid`, and a changed UIDVALIDITY makes the
+    poller look at every unhandled message again. UIDs are unsigned 32-bit
+    numbers, hence BigInteger.
+    """
+
+    __tablename__ = "imap_state"
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uid_validity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
