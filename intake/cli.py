@@ -22,6 +22,7 @@ from intake.cases import (CaseActionError, NewAttachment, approve_contact_change
                           staff_comment)
 from intake.config import Config, ConfigError, load_config
 from intake.contacts_csv import ContactsFileError, import_contacts
+from intake.daemon import add_serve_command
 from intake.directory import DatabaseDirectory, DatabaseThreads
 from intake.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
 from intake.outbox import deliver_pending
@@ -108,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("number", type=int, metavar="N")
     approve.add_argument("--by", metavar="EMAIL", help="who approved (default: the first staff address)")
 
+    add_serve_command(commands)
+
     replayed = _command(commands, "replay", _replay, "process failed messages again")
     replayed.add_argument("ids", nargs="+", type=int, metavar="MESSAGE_ID")
     return parser
@@ -170,7 +173,8 @@ def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
 
 def _describe(processed: Processed | None) -> str:
     if processed is None:
-        return "being processed by another worker"
+        return "stored, not processed yet (the database is busy, or another worker has it); it will be" \
+               " processed by the next run or by intake serve"
     text = processed.outcome.value
     if processed.case_number is not None:
         text += f" #{processed.case_number}"

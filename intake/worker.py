@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import traceback
 from dataclasses import dataclass, replace
 from typing import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.config import Config
@@ -30,6 +32,9 @@ from routing.contacts import Directory
 from routing.decide import CommentDraft, Decision, Policy, decide
 from routing.outcomes import Outcome, Reply
 from routing.threads import Threads
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,12 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
             if row is None:
                 return None
             return _act(session, row, config, now)
-    except Exception as exc:  # a bug or an outage: keep the message, record why, go on
+    except OperationalError as exc:
+        # The database is busy or away (a lock held too long, a dropped connection): nothing
+        # was written, the message stays unprocessed and is taken up again on the next pass.
+        log.warning("message %s left for the next pass: %s", inbound_id, exc.orig or exc)
+        return None
+    except Exception as exc:  # a bug: keep the message, record why, go on
         return _mark_failed(store, inbound_id, exc)
 
 

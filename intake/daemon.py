@@ -1,0 +1,487 @@
+"""`intake serve`: the daemon that runs the whole flow in one asyncio process.
+
+Where it sits: around everything else. The edges (the SMTP/LMTP listener of
+`intake.smtp`, the IMAP pollers of `intake.imap`) store raw mail and wake the
+worker; the worker claims stored messages that have no outcome and runs
+`intake.worker.process_message` in a thread, then hands queued replies to
+`intake.outbox.deliver_pending`. A periodic sweep finds whatever a wake-up
+missed, including what an earlier run stored but never processed.
+
+Shutdown (SIGTERM or SIGINT) follows uvicorn's order: stop accepting, let the
+messages in flight get their reply, close the remaining connections, stop the
+pollers, then let the worker process what was accepted before exiting 0.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Coroutine, Sequence
+
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from intake.config import Config, ConfigError, ImapMailbox, RelayConfig, load_config
+from intake.models import InboundMessage, utcnow
+from intake.outbox import deliver_pending, next_due, relay_password
+from intake.smtp import IntakeHandler, logfmt, start_listener, tls_context
+from intake.store import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
+from intake.worker import process_message
+
+log = logging.getLogger("intake.daemon")
+
+SWEEP_SECONDS = 30.0  # how often the worker looks for work nobody woke it for
+BATCH = 100
+SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
+ERROR_BACKOFF_SECONDS = 5.0
+MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
+CHECK_TIMEOUT_SECONDS = 10.0
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+# --- the command ---------------------------------------------------------------
+
+
+def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `intake serve` on the command line's subparsers."""
+    text_ = "receive mail over SMTP/LMTP and IMAP and process it until stopped"
+    serve = subparsers.add_parser("serve", help=text_, description=text_)
+    serve.add_argument("--check", action="store_true",
+                       help="check the configuration and reach every configured server, then exit")
+    serve.set_defaults(handler=serve_command)
+    return serve
+
+
+def serve_command(args: argparse.Namespace, config: Config) -> int:
+    if args.check:
+        return run_checks(config)
+    configure_logging()
+    try:
+        return asyncio.run(Daemon(config).run())
+    except StartupError as exc:
+        log.error(logfmt(event="startup_failed", error=str(exc)))
+        print(f"intake: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Structured (logfmt) lines on stderr, where systemd's journal picks them up."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+
+
+class StartupError(Exception):
+    """The daemon cannot start: a port taken, a module missing; the message says which."""
+
+
+# --- the daemon ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    message_id: str | None
+    sender: str | None
+
+
+def pending_after(store: Store, after: int, limit: int = BATCH) -> list[Pending]:
+    """Stored messages without an outcome, oldest first, after the id already seen."""
+    with store.session() as session:
+        rows = session.execute(select(InboundMessage.id, InboundMessage.message_id, InboundMessage.sender)
+                               .where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
+                               .order_by(InboundMessage.id).limit(limit)).all()
+    return [Pending(*row) for row in rows]
+
+
+def open_edge_store(url: str) -> Store:
+    """The store the edges write through: on PostgreSQL a lock waits a bounded time, as on SQLite.
+
+    Without it a table lock held elsewhere would hold an SMTP client past its
+    own timeout; with it the client gets 451 and retries.
+    """
+    store = open_store(url)
+    if store.engine.dialect.name == "postgresql":
+        event.listen(store.engine, "connect", _bounded_lock_wait)
+        store.engine.dispose()  # the connection that created the schema was made before the listener
+    return store
+
+
+def _bounded_lock_wait(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET lock_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+    dbapi_connection.commit()  # a SET inside a rolled-back transaction would be undone
+
+
+ImapPoller = Callable[[ImapMailbox, Store, Callable[[], None], asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: Store | None = None
+        self.edge_store: Store | None = None
+
+    async def run(self) -> int:
+        self.wake = asyncio.Event()  # set after each store
+        self.stopping = asyncio.Event()  # a signal arrived
+        self.edges_closed = asyncio.Event()  # nothing more will be stored by this process
+        self._stop_deadline = float("inf")
+        pollers = self._imap_poller()  # fail before binding anything when IMAP cannot run
+        try:
+            self.store = await asyncio.to_thread(open_store, self.config.database_url)
+            self.edge_store = await asyncio.to_thread(open_edge_store, self.config.database_url)
+        except Exception as exc:
+            shown = make_url(self.config.database_url).render_as_string(hide_password=True)
+            raise StartupError(f"cannot open the database {shown}: {type(exc).__name__}: {exc}") from exc
+        try:
+            return await self._serve(pollers)
+        finally:
+            self.store.engine.dispose()
+            self.edge_store.engine.dispose()
+
+    async def _serve(self, run_imap_poller: ImapPoller | None) -> int:
+        assert self.edge_store is not None
+        handler = IntakeHandler(self.config, self.edge_store, self.wake.set)
+        server = await self._listen(handler)
+        self._install_signal_handlers()
+        worker = asyncio.create_task(self.work(), name="worker")
+        pollers = self._start_pollers(run_imap_poller) if run_imap_poller else []
+        if server is None and not pollers:
+            log.warning(logfmt(event="no_edges", detail="SMTP is disabled and no IMAP mailbox is configured; "
+                                                        "only processing what is already stored"))
+        log.info(logfmt(event="started", smtp=server is not None, imap=len(pollers), pid=os.getpid()))
+        failed = await self._until_stopped([worker, *pollers])
+        await self._close_edges(server, handler, pollers)
+        self.edges_closed.set()
+        worker_failed = await self._finish(worker)
+        log.info(logfmt(event="stopped", failed=failed or worker_failed))
+        return EXIT_FAILED if failed or worker_failed else EXIT_OK
+
+    def _start_pollers(self, run_imap_poller: ImapPoller) -> list[asyncio.Task[None]]:
+        assert self.edge_store is not None
+        return [asyncio.create_task(run_imap_poller(mailbox, self.edge_store, self.wake.set, self.stopping),
+                                    name=f"imap:{mailbox.name}") for mailbox in self.config.imap]
+
+    def _imap_poller(self) -> ImapPoller | None:
+        if not self.config.imap:
+            return None
+        try:
+            from intake.imap import run_imap_poller
+        except ImportError as exc:
+            names = ", ".join(m.name for m in self.config.imap)
+            raise StartupError(f"IMAP mailboxes are configured ({names}) but IMAP polling is not available: "
+                               f"{exc}") from exc
+        return run_imap_poller  # type: ignore[no-any-return]
+
+    async def _listen(self, handler: IntakeHandler) -> asyncio.base_events.Server | None:
+        if not self.config.smtp.enabled:
+            return None
+        smtp = self.config.smtp
+        try:
+            return await start_listener(self.config, handler)
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {smtp.host}:{smtp.port}: {exc.strerror or exc}") from exc
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop, signum)
+
+    def stop(self, signum: int | None = None) -> None:
+        if self.stopping.is_set():
+            return
+        name = signal.Signals(signum).name if signum else "request"
+        log.info(logfmt(event="stopping", signal=name))
+        self._stop_deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        self.stopping.set()
+
+    async def _until_stopped(self, tasks: list[asyncio.Task[None]]) -> bool:
+        """Wait for a signal; True when a component ended on its own instead (a bug or a fatal error)."""
+        stopped = asyncio.create_task(self.stopping.wait())
+        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        early = [t for t in done if t is not stopped]
+        for task in early:
+            error = task.exception() if not task.cancelled() else None
+            log.error(logfmt(event="component_ended", component=task.get_name(),
+                             error=f"{type(error).__name__}: {error}" if error else "returned"),
+                      exc_info=error)
+        if early:
+            self.stop()
+        stopped.cancel()
+        return bool(early)
+
+    async def _close_edges(self, server: asyncio.base_events.Server | None, handler: IntakeHandler,
+                           pollers: list[asyncio.Task[None]]) -> None:
+        if server is not None:
+            server.close()  # no new connections
+            await handler.finish_storing()  # a message being stored gets its commit and its 250
+            handler.close_connections()
+            await handler.finish_storing()
+        if pollers:
+            _, late = await asyncio.wait(pollers, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+
+    async def _finish(self, worker: asyncio.Task[None]) -> bool:
+        try:
+            await worker
+        except Exception:
+            log.exception(logfmt(event="worker_failed"))
+            return True
+        return False
+
+    # --- the worker -----------------------------------------------------------
+
+    async def work(self) -> None:
+        """Process stored messages until the edges are closed and the last of them is done."""
+        while True:
+            final = self.edges_closed.is_set()
+            self.wake.clear()
+            try:
+                await self.process_stored()
+                await self.deliver()
+                pause = await self._until_next_delivery()
+            except Exception as exc:  # the database or the mail sink is away; keep going, try again later
+                log.error(logfmt(event="worker_error", error=f"{type(exc).__name__}: {exc}"), exc_info=exc)
+                pause = ERROR_BACKOFF_SECONDS
+            if final:
+                return
+            await self._wait_for_work(pause)
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        waits = [asyncio.create_task(self.wake.wait()), asyncio.create_task(self.edges_closed.wait())]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+
+    async def process_stored(self) -> int:
+        """Process every stored message without an outcome; how many were processed."""
+        assert self.store is not None
+        done, after = 0, 0
+        while batch := await asyncio.to_thread(pending_after, self.store, after):
+            for pending in batch:
+                if self.stopping.is_set() and time.monotonic() > self._stop_deadline:
+                    log.warning(logfmt(event="shutdown_grace_over", detail="unprocessed messages wait for the "
+                                                                           "next start"))
+                    return done
+                done += await self.process_one(pending)
+                after = pending.id
+        return done
+
+    async def process_one(self, pending: Pending) -> int:
+        assert self.store is not None
+        started = time.monotonic()
+        processed = await asyncio.to_thread(process_message, self.store, self.config, pending.id)
+        if processed is None:
+            return 0  # another worker has it, or it was done meanwhile
+        log.info(logfmt(message_id=pending.message_id, sender=pending.sender, outcome=processed.outcome.value,
+                        case=processed.case_number, ms=round((time.monotonic() - started) * 1000),
+                        inbound=pending.id))
+        return 1
+
+    async def _until_next_delivery(self) -> float:
+        """Seconds to sleep: the sweep interval, or less when a delivery retry falls due sooner."""
+        assert self.store is not None
+        due = await asyncio.to_thread(next_due, self.store)
+        if due is None:
+            return SWEEP_SECONDS
+        seconds = (due - utcnow()).total_seconds()
+        return min(SWEEP_SECONDS, max(MIN_WAIT_SECONDS, seconds))
+
+    async def deliver(self) -> int:
+        assert self.store is not None
+        delivered = await asyncio.to_thread(deliver_pending, self.store, self.config)
+        if delivered:
+            sink = f"relay:{self.config.relay.host}" if self.config.relay else f"maildir:{self.config.outgoing_maildir}"
+            log.info(logfmt(event="delivered", count=delivered, sink=sink))
+        return delivered
+
+
+# --- serve --check ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+    detail: str
+
+
+def run_checks(config: Config) -> int:
+    """Check everything `serve` needs; print one line per check; 0 when all pass, else 1."""
+    checks = [check_configuration(config), check_database(config), check_outgoing(config)]
+    if config.relay is not None:
+        checks.append(check_relay(config.relay))
+    if config.smtp.enabled:
+        checks.append(check_smtp(config))
+    checks.extend(check_imap(mailbox) for mailbox in config.imap)
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.what}: {check.detail}")
+    for warning in warnings_about(config):
+        print(f"warn  {warning}")
+    failed = [c.what for c in checks if not c.ok]
+    if failed:
+        print(f"{len(failed)} of {len(checks)} checks failed: {'; '.join(failed)}")
+        return EXIT_FAILED
+    print(f"all {len(checks)} checks passed")
+    return EXIT_OK
+
+
+def _failure(what: str, exc: BaseException) -> Check:
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return Check(what, False, f"{type(exc).__name__}: {detail}")
+
+
+def check_configuration(config: Config) -> Check:
+    what = f"configuration {config.path or '(defaults)'}"
+    missing = [name for name in ("acknowledgement.txt", "needs_information.txt", "refusal.txt")
+               if not (config.template_dir / name).is_file()]
+    if missing:
+        return Check(what, False, f"template_dir {config.template_dir} lacks {', '.join(missing)}")
+    receivers = (["smtp" if not config.smtp.lmtp else "lmtp"] if config.smtp.enabled else []) + \
+        [f"imap:{m.name}" for m in config.imap]
+    return Check(what, True, f"valid; support addresses {', '.join(config.support_addresses)}; "
+                             f"receiving via {', '.join(receivers) or 'nothing (SMTP disabled, no IMAP)'}")
+
+
+def warnings_about(config: Config) -> list[str]:
+    """What works but should not be left so; reported without failing the check."""
+    warnings = []
+    if not config.smtp.enabled and not config.imap:
+        warnings.append("serve would receive nothing: [smtp] is not enabled and no [[imap]] mailbox is configured")
+    return warnings
+
+
+def check_database(config: Config) -> Check:
+    shown = make_url(config.database_url).render_as_string(hide_password=True)
+    what = f"database {shown}"
+    try:
+        store = open_store(config.database_url, create=False)
+        try:
+            with store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                schema = inspect(connection).has_table(InboundMessage.__tablename__)
+        finally:
+            store.engine.dispose()
+    except Exception as exc:
+        return _failure(what, exc)
+    return Check(what, True, "connected, SELECT answered; " +
+                 ("schema present" if schema else "schema not created yet (serve creates it)"))
+
+
+def check_outgoing(config: Config) -> Check:
+    what = f"outgoing maildir {config.outgoing_maildir}"
+    existing = next((p for p in (config.outgoing_maildir, *config.outgoing_maildir.parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        return Check(what, False, f"not writable ({existing or 'no existing parent'})")
+    return Check(what, True, "writable")
+
+
+def check_relay(relay: RelayConfig) -> Check:
+    what = f"relay {relay.host}:{relay.port} ({relay.security})"
+    try:
+        detail = _reach_relay(relay)
+    except Exception as exc:
+        return _failure(what, exc)
+    return Check(what, True, detail)
+
+
+def _reach_relay(relay: RelayConfig) -> str:
+    import smtplib
+    import ssl
+
+    context = ssl.create_default_context()
+    timeout = min(relay.timeout_seconds, CHECK_TIMEOUT_SECONDS)
+    client = (smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=context) if relay.security == "tls"
+              else smtplib.SMTP(relay.host, relay.port, timeout=timeout))
+    with client:
+        client.ehlo()
+        if relay.security == "starttls":
+            client.starttls(context=context)
+            client.ehlo()
+        if relay.username:
+            client.login(relay.username, relay_password(relay))
+            return f"connected, logged in as {relay.username}"
+    return "connected, EHLO answered"
+
+
+def check_smtp(config: Config) -> Check:
+    smtp = config.smtp
+    what = f"{'lmtp' if smtp.lmtp else 'smtp'} listener {smtp.host}:{smtp.port}"
+    try:
+        context = tls_context(smtp)
+        family = socket.AF_INET6 if ":" in smtp.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((smtp.host, smtp.port))
+    except OSError as exc:
+        hint = " (is intake serve already running?)" if getattr(exc, "errno", None) == 98 else ""
+        return Check(what, False, f"cannot bind: {exc.strerror or exc}{hint}")
+    tls = f"STARTTLS with {smtp.tls_cert}{' (required)' if smtp.require_tls else ''}" if context else "no STARTTLS"
+    return Check(what, True, f"port can be bound; {tls}")
+
+
+def check_imap(mailbox: ImapMailbox) -> Check:
+    what = f"imap {mailbox.name} {mailbox.username}@{mailbox.host}:{mailbox.port}"
+    try:
+        folder = _reach_imap(mailbox)
+    except Exception as exc:
+        return _failure(what, exc)
+    return Check(what, True, f"logged in, folder {mailbox.folder!r} selected ({folder} messages)")
+
+
+def _reach_imap(mailbox: ImapMailbox) -> int:
+    import ssl
+
+    from imapclient import IMAPClient
+
+    from intake.imap import read_oauth2_token, read_password, uses_oauth2
+
+    context = ssl.create_default_context()
+    client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "tls", ssl_context=context,
+                        timeout=CHECK_TIMEOUT_SECONDS)
+    try:
+        if mailbox.security == "starttls":
+            client.starttls(context)
+        if uses_oauth2(mailbox):
+            client.oauth2_login(mailbox.username, read_oauth2_token(mailbox))
+        else:
+            client.login(mailbox.username, read_password(mailbox))
+        selected = client.select_folder(mailbox.folder, readonly=True)
+        return int(selected.get(b"EXISTS", 0))
+    finally:
+        try:
+            client.logout()
+        except Exception:
+            client.shutdown()
+
+
+# --- `python -m intake.daemon --config PATH serve`, the same as `intake` would run ---
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="intake")
+    parser.add_argument("--config", metavar="PATH")
+    add_serve_command(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args, load_config(args.config)))
+    except ConfigError as exc:
+        print(f"intake: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""`intake serve` as an IMAP poller, end to end: mail in a real Dovecot becomes a case, then is flagged."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from dovecot import running_dovecot
+from smtp_helpers import RunningIntake, case_message, make_intake, wait_until
+
+__all__ = ["make_intake"]
+
+
+def test_mail_in_an_imap_mailbox_becomes_a_case_and_is_seen(make_intake: Callable[..., RunningIntake],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_dovecot() as dovecot:
+        monkeypatch.setenv("INTAKE_TEST_IMAP_PASSWORD", dovecot.password)
+        imap = ("[[imap]]\nname = \"support\"\nhost = \"127.0.0.1\"\n"
+                f"port = {dovecot.port}\nsecurity = \"none\"\nusername = \"{dovecot.user}\"\n"
+                "password_env = \"INTAKE_TEST_IMAP_PASSWORD\"\npoll_seconds = 300\n")
+        intake = make_intake(imap=imap).start()
+        dovecot.append(case_message(message_id="<via-imap@bayside.example>"))
+        stored = intake.wait_until_processed(1)
+        assert [(m.message_id, m.outcome) for m in stored.inbound] == [("via-imap@bayside.example", "case_created")]
+        assert stored.inbound[0].source.startswith("imap:support/INBOX")
+        assert len(stored.cases) == 1
+        wait_until(lambda: all(b"\\Seen" in flags for flags in dovecot.messages().values()) or None,
+                   timeout=30, what="the message flagged \\Seen")
+        assert intake.stop() == 0
