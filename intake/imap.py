@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import logging
-import os
 import selectors
 import ssl
 import subprocess
@@ -30,6 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
@@ -37,6 +37,7 @@ from imapclient.exceptions import CapabilityError, LoginError  # type: ignore[im
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from intake.config import ImapMailbox
+from intake.credentials import SecretUnavailable, read_secret, read_secret_file
 from intake.models import ImapState
 from intake.store import Store, Stored, store_raw
 from parsers.headers import envelope_of
@@ -70,14 +71,11 @@ class StoreUnavailable(Exception):
 
 def read_password(mailbox: ImapMailbox) -> str:
     """The password from its environment variable or file, read afresh at every login."""
-    if mailbox.password_env:
-        password = os.environ.get(mailbox.password_env)
-        if not password:
-            raise CredentialsUnavailable(f"environment variable {mailbox.password_env} (password_env) is not set")
-        return password
-    if mailbox.password_file:
-        return _read_secret_file(mailbox.password_file, "password_file")
-    raise CredentialsUnavailable("no password_env or password_file is configured")
+    try:
+        return read_secret(mailbox.password_env, mailbox.password_file, env_setting="password_env",
+                           file_setting="password_file")
+    except SecretUnavailable as exc:
+        raise CredentialsUnavailable(str(exc)) from exc
 
 
 def read_oauth2_token(mailbox: ImapMailbox) -> str:
@@ -108,14 +106,11 @@ def uses_oauth2(mailbox: ImapMailbox) -> bool:
     return bool(mailbox.oauth2_token_file or mailbox.oauth2_token_command)
 
 
-def _read_secret_file(path: os.PathLike[str], setting: str) -> str:
+def _read_secret_file(path: Path, setting: str) -> str:
     try:
-        secret = open(path, encoding="utf-8").read().strip()
-    except OSError as exc:
-        raise CredentialsUnavailable(f"cannot read {setting} {path}: {exc.strerror or exc}") from exc
-    if not secret:
-        raise CredentialsUnavailable(f"{setting} {path} is empty")
-    return secret
+        return read_secret_file(path, setting)
+    except SecretUnavailable as exc:
+        raise CredentialsUnavailable(str(exc)) from exc
 
 
 # --- backoff -------------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mailbox
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from intake.config import Config, DeliveryPolicy, RelayConfig
+from intake.credentials import SecretUnavailable, read_secret
 from intake.models import Contact, OutboundMessage, utcnow
 from intake.store import Store
 
@@ -187,17 +187,11 @@ def _connect(relay: RelayConfig) -> smtplib.SMTP:
 
 def relay_password(relay: RelayConfig) -> str:
     """The password from the environment variable or file the configuration names."""
-    if relay.password_env:
-        password = os.environ.get(relay.password_env)
-        if not password:
-            raise TemporaryFailure(f"relay password: environment variable {relay.password_env} is not set")
-        return password
-    if relay.password_file:
-        try:
-            return relay.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise TemporaryFailure(f"relay password: cannot read {relay.password_file}: {exc}") from exc
-    raise TemporaryFailure("relay_username is set but neither relay_password_env nor relay_password_file is")
+    try:
+        return read_secret(relay.password_env, relay.password_file, env_setting="relay_password_env",
+                           file_setting="relay_password_file")
+    except SecretUnavailable as exc:
+        raise TemporaryFailure(f"relay password: {exc}") from exc
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
