@@ -117,6 +117,22 @@ def past(days: int) -> str:
     return (dt.date.today() - dt.timedelta(days=days)).strftime("%m/%d/%Y")
 
 
+def config_text(database_url: str, maildir: Path, max_message_bytes: int = 25 * 1024 * 1024) -> str:
+    """A configuration for tests; sections may be appended ([outgoing] is last)."""
+    return ("[intake]\n"
+            f'support_addresses = ["{SUPPORT}"]\n'
+            f'from_address = "{SUPPORT}"\n'
+            'from_name = "Campus Support"\n'
+            'organisation = "Campus Support"\n'
+            f"max_message_bytes = {max_message_bytes}\n"
+            'timezone = "UTC"\n'
+            f'template_dir = "{REPO / "templates" / "email"}"\n'
+            "[database]\n"
+            f'url = "{database_url}"\n'
+            "[outgoing]\n"
+            f'maildir = "{maildir}"\n')
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as probe:
@@ -165,19 +181,7 @@ class Intake:
         relay_settings = (f'relay_host = "127.0.0.1"\nrelay_port = {relay[1]}\nrelay_security = "none"\n'
                           if relay else "")
         self.config = root / "config.toml"
-        self.config.write_text(
-            "[intake]\n"
-            f'support_addresses = ["{SUPPORT}"]\n'
-            f'from_address = "{SUPPORT}"\n'
-            'from_name = "Campus Support"\n'
-            'organisation = "Campus Support"\n'
-            f"max_message_bytes = {max_message_bytes}\n"
-            'timezone = "UTC"\n'
-            f'template_dir = "{REPO / "templates" / "email"}"\n'
-            "[database]\n"
-            f'url = "{database_url}"\n'
-            "[outgoing]\n"
-            f'maildir = "{self.maildir}"\n' + relay_settings)
+        self.config.write_text(config_text(database_url, self.maildir, max_message_bytes) + relay_settings)
         self._count = 0
 
     def run(self, *args: str) -> Ran:

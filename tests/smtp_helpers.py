@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from conftest import DATA, REPO, SUPPORT, compose
+from conftest import DATA, REPO, SUPPORT, compose, config_text
 from intake.models import Case, InboundMessage, OutboundMessage
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
@@ -147,19 +147,8 @@ class RunningIntake:
             if tls:
                 smtp_table += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
                 smtp_table += f"require_tls = {'true' if require_tls else 'false'}\n"
-        self.config.write_text(
-            "[intake]\n"
-            f'support_addresses = ["{SUPPORT}"]\n'
-            f'from_address = "{SUPPORT}"\n'
-            'from_name = "Campus Support"\n'
-            'organisation = "Campus Support"\n'
-            f"max_message_bytes = {max_message_bytes}\n"
-            'timezone = "UTC"\n'
-            f'template_dir = "{REPO / "templates" / "email"}"\n'
-            "[database]\n"
-            f'url = "{database_url_for_daemon or database_url}"\n'
-            "[outgoing]\n"
-            f'maildir = "{self.maildir}"\n' + smtp_table + imap)
+        self.config.write_text(config_text(database_url_for_daemon or database_url, self.maildir, max_message_bytes)
+                               + smtp_table + imap)
 
     # --- the command line -------------------------------------------------------
 
