@@ -52,6 +52,7 @@ class ReplyContext:
     preview: bool = False  # a dry run: no case number exists yet
     case_created: dt.datetime | None = None
     attachments: tuple[tuple[str, int], ...] = ()  # (filename, size) stored on the case
+    also_to: tuple[tuple[str, str], ...] = ()  # (name, address): the contact a case was filed for
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: C
 
 def render_reply(ctx: ReplyContext, config: Config) -> EmailMessage:
     """The reply to a decision as a multipart/alternative message (plain text and HTML) with all its headers."""
-    envelope = Envelope(to=((ctx.to_name, ctx.to),), subject=reply_subject(ctx), case_number=ctx.case_number,
+    envelope = Envelope(to=((ctx.to_name, ctx.to), *ctx.also_to), subject=reply_subject(ctx),
+                        case_number=ctx.case_number,
                         in_reply_to=ctx.original_message_id, references=ctx.original_references)
     return render(ctx.kind, _template_values(ctx, config), envelope, config)
 

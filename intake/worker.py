@@ -184,25 +184,32 @@ def _create_case(session: Session, row: InboundMessage, decision: Decision) -> C
 def _reply_context(message: ParsedMessage, decision: Decision, case: Case | None) -> ReplyContext:
     assert decision.reply is not None and message.from_address
     attachments = tuple((a.filename, len(a.content)) for a in (decision.draft.attachments if decision.draft else ()))
+    draft = decision.draft
+    # A case filed on someone's behalf is acknowledged to them too.
+    also_to = ((draft.contact.full_name, draft.contact.email),) if draft and draft.contact.id != draft.submitted_by.id \
+        else ()
     return ReplyContext(kind=decision.reply, to=message.from_address, to_name=message.from_name,
                         original_subject=message.subject, original_message_id=message.message_id,
                         original_references=message.references, decision=decision,
                         case_number=case.number if case else None, case_created=case.created if case else None,
-                        attachments=attachments)
+                        attachments=attachments, also_to=also_to)
 
 
 def _queue_reply(session: Session, row: InboundMessage, message: ParsedMessage, decision: Decision,
                  case: Case | None, config: Config, now: dt.datetime) -> str:
     assert decision.reply is not None and message.from_address
+    recipients = [message.from_address]
     if decision.reply is Reply.STATUS:
         envelope = Envelope(to=((message.from_name, message.from_address),), subject="Your cases",
                             in_reply_to=message.message_id, references=message.references)
         values = {"to_name": message.from_name, **status_values(session, message.from_address, config, now)}
         rendered = render(Reply.STATUS, values, envelope, config)
     else:
-        rendered = render_reply(_reply_context(message, decision, case), config)
-    queue_mail(session, rendered, decision.reply, [message.from_address],
-               case_number=case.number if case else None, inbound_id=row.id)
+        context = _reply_context(message, decision, case)
+        rendered = render_reply(context, config)
+        recipients += [address for _, address in context.also_to]
+    queue_mail(session, rendered, decision.reply, recipients, case_number=case.number if case else None,
+               inbound_id=row.id)
     return message.from_address
 
 

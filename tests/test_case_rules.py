@@ -129,6 +129,7 @@ def test_submitting_on_behalf_of_another_contact_keeps_the_submitter(intake: Int
     case = intake.cases()[-1]
     assert case["contact"] == "kelly.kapowski@bayside.example"
     assert case["submitted_by"] == "zack.morris@bayside.example"
+    assert intake.outbox()[-1]["to"] == ["zack.morris@bayside.example", "kelly.kapowski@bayside.example"]
 
 
 def test_on_behalf_of_someone_outside_the_account(intake: Intake) -> None:
