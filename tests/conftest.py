@@ -117,11 +117,12 @@ def past(days: int) -> str:
     return (dt.date.today() - dt.timedelta(days=days)).strftime("%m/%d/%Y")
 
 
-def config_text(database_url: str, maildir: Path, max_message_bytes: int = 25 * 1024 * 1024) -> str:
+def config_text(database_url: str, maildir: Path, max_message_bytes: int = 25 * 1024 * 1024,
+                support: str = SUPPORT) -> str:
     """A configuration for tests; sections may be appended ([outgoing] is last)."""
     return ("[intake]\n"
-            f'support_addresses = ["{SUPPORT}"]\n'
-            f'from_address = "{SUPPORT}"\n'
+            f'support_addresses = ["{support}"]\n'
+            f'from_address = "{support}"\n'
             'from_name = "Campus Support"\n'
             'organisation = "Campus Support"\n'
             f"max_message_bytes = {max_message_bytes}\n"
@@ -173,7 +174,7 @@ class Intake:
 
     def __init__(self, root: Path, database_url: str, capsys: pytest.CaptureFixture[str],
                  max_message_bytes: int = 25 * 1024 * 1024,
-                 relay: tuple[CapturingRelay, int] | None = None) -> None:
+                 relay: tuple[CapturingRelay, int] | None = None, support: str = SUPPORT) -> None:
         self.root = root
         self.capsys = capsys
         self.maildir = root / "outgoing"
@@ -181,7 +182,7 @@ class Intake:
         relay_settings = (f'relay_host = "127.0.0.1"\nrelay_port = {relay[1]}\nrelay_security = "none"\n'
                           if relay else "")
         self.config = root / "config.toml"
-        self.config.write_text(config_text(database_url, self.maildir, max_message_bytes) + relay_settings)
+        self.config.write_text(config_text(database_url, self.maildir, max_message_bytes, support) + relay_settings)
         self._count = 0
 
     def run(self, *args: str) -> Ran:
