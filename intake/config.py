@@ -104,6 +104,8 @@ class Config:
     timezone: ZoneInfo
     template_dir: Path
     outgoing_maildir: Path
+    # Authentication-Results headers from these servers (our own MTA) are believed.
+    trusted_authserv_ids: tuple[str, ...] = ()
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig | None = None
@@ -144,7 +146,7 @@ def load_config(explicit: str | Path | None = None) -> Config:
 
 _KNOWN = {
     "intake": {"support_addresses", "from_address", "from_name", "organisation", "max_message_bytes",
-               "timezone", "template_dir"},
+               "timezone", "template_dir", "trusted_authserv_ids"},
     "database": {"url"},
     "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
@@ -177,6 +179,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
                                         f"{where}: [intake] max_message_bytes"),
         timezone=_zone(general.get("timezone", "UTC"), where),
         template_dir=base / general.get("template_dir", "templates/email"),
+        trusted_authserv_ids=tuple(str(i).strip().lower() for i in general.get("trusted_authserv_ids", [])),
         outgoing_maildir=base / data.get("outgoing", {}).get("maildir", "var/outgoing"),
         departments=_departments(data.get("departments", {}), where),
         smtp=_smtp(data.get("smtp", {}), base, where),

@@ -65,7 +65,8 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
                   department_for=config.department_for,
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
-                  reopen_window=dt.timedelta(days=conversations.reopen_window_days))
+                  reopen_window=dt.timedelta(days=conversations.reopen_window_days),
+                  trusted_authserv_ids=frozenset(config.trusted_authserv_ids))
 
 
 def decide_raw(raw: bytes, directory: Directory, threads: Threads, config: Config,

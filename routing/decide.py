@@ -41,6 +41,7 @@ class Policy:
     staff_addresses: tuple[str, ...] = ()
     plus_addressing: bool = True
     reopen_window: dt.timedelta = dt.timedelta(days=14)
+    trusted_authserv_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def decide(message: ParsedMessage, size: int, directory: Directory, threads: Thr
 def _decide(message: ParsedMessage, size: int, directory: Directory, threads: Threads, policy: Policy,
             log: list[str]) -> Decision:
     _ignore_automatic(message, policy, log)
+    _refuse_forged(message, policy, log)
     _refuse_oversize(size, policy, log)
     _answer_template_request(message, log)
     _answer_status_request(message, directory, log)
@@ -138,6 +140,14 @@ def _ignore_automatic(message: ParsedMessage, policy: Policy, log: list[str]) ->
         log.append(f"ignored, never answered: {reason}")
         raise _stop(Outcome.IGNORED, log)
     log.append(f"sender {message.from_address}; not an automatic message")
+
+
+def _refuse_forged(message: ParsedMessage, policy: Policy, log: list[str]) -> None:
+    """A forged sender is never answered: the reply would go to someone who did not write."""
+    reason = rules.forged_sender_reason(message, policy.trusted_authserv_ids)
+    if reason:
+        log.append(f"refused, not answered: the sender {message.from_address} is forged: {reason}")
+        raise _stop(Outcome.REFUSED, log)
 
 
 def _refuse_oversize(size: int, policy: Policy, log: list[str]) -> None:

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import authres
+
 from parsers.message import ParsedMessage
 from routing.contacts import ContactView
 from routing.outcomes import Problem
@@ -50,6 +52,28 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> 
         return "bounce or notification (empty return path)"
     if sender.split("@")[0] in _DAEMON_SENDERS or (message.return_path or "").lower().startswith("mailer-daemon"):
         return f"bounce from a mail server ({sender or message.return_path})"
+    return None
+
+
+def forged_sender_reason(message: ParsedMessage, trusted_authserv_ids: frozenset[str]) -> str | None:
+    """Why the From address is not to be believed, by our own MTA's Authentication-Results; else None.
+
+    Only headers added by a server we trust count: anyone can write an
+    Authentication-Results header into the mail they send. A DMARC failure, or
+    an SPF failure with no passing DKIM signature, marks the sender as forged.
+    """
+    for value in message.header_all("Authentication-Results"):
+        try:
+            header = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + " ".join(value.split()))
+        except Exception:  # a header we cannot read tells us nothing
+            continue
+        if str(header.authserv_id).lower() not in trusted_authserv_ids:
+            continue
+        results = {str(r.method).lower(): str(r.result).lower() for r in header.results}
+        if results.get("dmarc") == "fail":
+            return f"DMARC failed for the sender's domain ({header.authserv_id})"
+        if results.get("spf") == "fail" and results.get("dkim") != "pass":
+            return f"SPF failed and no DKIM signature passed ({header.authserv_id})"
     return None
 
 
