@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mailbox
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -47,11 +48,9 @@ def _items_of(path: Path) -> list[Item]:
 
 def _maildir(path: Path) -> list[Item]:
     box = mailbox.Maildir(str(path), factory=None, create=False)
-    keys = sorted(box.keys())
-    return [Item(f"{path}:{key}", lambda key=key: box.get_bytes(key)) for key in keys]
+    return [Item(f"{path}:{key}", partial(box.get_bytes, key)) for key in sorted(box.keys())]
 
 
 def _mbox(path: Path) -> list[Item]:
     box = mailbox.mbox(str(path), factory=None, create=False)
-    return [Item(f"{path}:{number}", lambda key=key: box.get_bytes(key))
-            for number, key in enumerate(box.keys(), start=1)]
+    return [Item(f"{path}:{number}", partial(box.get_bytes, key)) for number, key in enumerate(box.keys(), start=1)]

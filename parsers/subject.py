@@ -32,7 +32,7 @@ _STATUS = re.compile(r"^\s*status\s*[.!?]*\s*$", re.IGNORECASE)
 def is_forward(subject: str) -> bool:
     """Whether the subject starts with a forward marker (Fwd:, FW:, WG:, TR:, Enc:, VB:, VL:, RV:, Doorst:)."""
     found = _FIRST_PREFIX.match(subject)
-    return bool(found) and found.group("word").lower() in _FORWARD_WORDS
+    return found is not None and found.group("word").lower() in _FORWARD_WORDS
 
 
 def status_request(subject: str) -> bool:
