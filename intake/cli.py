@@ -296,41 +296,48 @@ def _contacts_clear_bounce(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _contacts_list(args: argparse.Namespace, config: Config) -> int:
+def _listing(config: Config, as_json: bool, query: Callable[[Session], Any],
+             to_json: Callable[[Any], dict[str, Any]], to_text: Callable[[Any], str]) -> int:
+    """Print the rows `query` selects: as a JSON array of `to_json`, or one `to_text` each."""
     store = open_store(config.database_url)
     with store.session() as session:
-        contacts = session.scalars(select(Contact).order_by(Contact.email)).all()
-        if args.json:
-            _print_json([views.contact_view(c) for c in contacts])
-            return EXIT_OK
-        for c in contacts:
-            state = ("" if c.active else " (inactive)") + (" (bouncing: not mailed)" if c.bouncing else "")
-            accounts = "; ".join(a.name for a in c.accounts)
-            print(f"{c.email:40} {c.full_name:25} {c.contact_type:10} {accounts}{state}")
+        rows = session.scalars(query(session)).all()
+        if as_json:
+            _print_json([to_json(row) for row in rows])
+        else:
+            for row in rows:
+                print(to_text(row))
     return EXIT_OK
+
+
+def _contact_line(c: Contact) -> str:
+    state = ("" if c.active else " (inactive)") + (" (bouncing: not mailed)" if c.bouncing else "")
+    accounts = "; ".join(a.name for a in c.accounts)
+    return f"{c.email:40} {c.full_name:25} {c.contact_type:10} {accounts}{state}"
+
+
+def _contacts_list(args: argparse.Namespace, config: Config) -> int:
+    return _listing(config, args.json, lambda _: select(Contact).order_by(Contact.email), views.contact_view,
+                    _contact_line)
 
 
 # --- cases ------------------------------------------------------------------
 
 
 def _cases(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config.database_url)
-    with store.session() as session:
-        query = select(Case).order_by(Case.number)
+    def query(session: Session) -> Any:
+        selected = select(Case).order_by(Case.number)
         if args.status == "open":
-            query = query.where(Case.status != CaseStatus.CLOSED.value)
+            selected = selected.where(Case.status != CaseStatus.CLOSED.value)
         elif args.status == "closed":
-            query = query.where(Case.status == CaseStatus.CLOSED.value)
+            selected = selected.where(Case.status == CaseStatus.CLOSED.value)
         if args.account:
-            query = query.join(Account).where(Account.name == _account_name(session, args.account))
-        cases = session.scalars(query).all()
-        if args.json:
-            _print_json([views.case_summary(c) for c in cases])
-            return EXIT_OK
-        for case in cases:
-            print(f"#{case.number:<5} {case.status:8} {case.priority:8} {case.case_type:26} "
-                  f"{case.account.name:24} {case.subject}")
-    return EXIT_OK
+            selected = selected.join(Account).where(Account.name == _account_name(session, args.account))
+        return selected
+
+    return _listing(config, args.json, query, views.case_summary,
+                    lambda case: f"#{case.number:<5} {case.status:8} {case.priority:8} {case.case_type:26} "
+                                 f"{case.account.name:24} {case.subject}")
 
 
 def _account_name(session: Session, written: str) -> str:
@@ -398,34 +405,26 @@ def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
 
 
 def _outbox(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config.database_url)
-    with store.session() as session:
-        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
-        if args.json:
-            _print_json([views.outbox_view(m) for m in rows])
-            return EXIT_OK
-        for m in rows:
-            case = f"#{m.case_number}" if m.case_number else "-"
-            print(f"{m.id:<5} {m.status:7} {m.kind:18} {case:6} {', '.join(m.recipients):32} {m.subject}")
-    return EXIT_OK
+    return _listing(config, args.json, lambda _: select(OutboundMessage).order_by(OutboundMessage.id),
+                    views.outbox_view,
+                    lambda m: f"{m.id:<5} {m.status:10} {m.kind:18} {_case_tag(m.case_number):6} "
+                              f"{', '.join(m.recipients):32} {m.subject}")
 
 
 def _messages(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config.database_url)
-    with store.session() as session:
-        query = select(InboundMessage).order_by(InboundMessage.id)
-        if args.outcome:
-            query = query.where(InboundMessage.outcome == args.outcome)
-        rows = session.scalars(query).all()
-        if args.json:
-            _print_json([views.inbound_view(m) for m in rows])
-            return EXIT_OK
-        for m in rows:
-            case = f"#{m.case_number}" if m.case_number else "-"
-            print(f"{m.id:<5} {m.outcome or 'pending':17} {case:6} {m.sender or '-':32} {m.subject}")
-            for reason in m.reasons or []:
-                print(f"      - {reason}")
-    return EXIT_OK
+    def query(_: Session) -> Any:
+        selected = select(InboundMessage).order_by(InboundMessage.id)
+        return selected.where(InboundMessage.outcome == args.outcome) if args.outcome else selected
+
+    def line(m: InboundMessage) -> str:
+        head = f"{m.id:<5} {m.outcome or 'pending':17} {_case_tag(m.case_number):6} {m.sender or '-':32} {m.subject}"
+        return "\n".join([head, *(f"      - {reason}" for reason in m.reasons or [])])
+
+    return _listing(config, args.json, query, views.inbound_view, line)
+
+
+def _case_tag(number: int | None) -> str:
+    return f"#{number}" if number else "-"
 
 
 # --- staff actions on a case -------------------------------------------------------
