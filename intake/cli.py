@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -53,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError, ContactsFileError) as exc:
         print(f"intake: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`intake cases | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
