@@ -22,14 +22,14 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Sequence
+from typing import Any, Callable, Coroutine
 
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from intake.config import Config, ConfigError, ImapMailbox, RelayConfig, load_config
+from intake.config import Config, ImapMailbox, RelayConfig
 from intake.models import InboundMessage, utcnow
-from intake.outbox import deliver_pending, next_due, relay_password
+from intake.outbox import deliver_pending, next_due, open_relay_session
 from intake.smtp import IntakeHandler, logfmt, start_listener, tls_context
 from intake.store import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
 from intake.worker import process_message
@@ -41,7 +41,6 @@ BATCH = 100
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
-CHECK_TIMEOUT_SECONDS = 10.0
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -399,22 +398,9 @@ def check_relay(relay: RelayConfig) -> Check:
 
 
 def _reach_relay(relay: RelayConfig) -> str:
-    import smtplib
-    import ssl
-
-    context = ssl.create_default_context()
-    timeout = min(relay.timeout_seconds, CHECK_TIMEOUT_SECONDS)
-    client = (smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=context) if relay.security == "tls"
-              else smtplib.SMTP(relay.host, relay.port, timeout=timeout))
-    with client:
-        client.ehlo()
-        if relay.security == "starttls":
-            client.starttls(context=context)
-            client.ehlo()
-        if relay.username:
-            client.login(relay.username, relay_password(relay))
-            return f"connected, logged in as {relay.username}"
-    return "connected, EHLO answered"
+    """Connect, secure and log in exactly as delivery does."""
+    open_relay_session(relay).quit()
+    return f"connected, logged in as {relay.username}" if relay.username else "connected, EHLO answered"
 
 
 def check_smtp(config: Config) -> Check:
@@ -443,45 +429,14 @@ def check_imap(mailbox: ImapMailbox) -> Check:
 
 
 def _reach_imap(mailbox: ImapMailbox) -> int:
-    import ssl
+    """Log in exactly as the poller does, and select the folder read-only; how many messages it holds."""
+    from intake.imap import open_logged_in
 
-    from imapclient import IMAPClient
-
-    from intake.imap import read_oauth2_token, read_password, uses_oauth2
-
-    context = ssl.create_default_context()
-    client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "tls", ssl_context=context,
-                        timeout=CHECK_TIMEOUT_SECONDS)
+    client = open_logged_in(mailbox)
     try:
-        if mailbox.security == "starttls":
-            client.starttls(context)
-        if uses_oauth2(mailbox):
-            client.oauth2_login(mailbox.username, read_oauth2_token(mailbox))
-        else:
-            client.login(mailbox.username, read_password(mailbox))
-        selected = client.select_folder(mailbox.folder, readonly=True)
-        return int(selected.get(b"EXISTS", 0))
+        return int(client.select_folder(mailbox.folder, readonly=True).get(b"EXISTS", 0))
     finally:
         try:
             client.logout()
         except Exception:
             client.shutdown()
-
-
-# --- `python -m intake.daemon --config PATH serve`, the same as `intake` would run ---
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="intake")
-    parser.add_argument("--config", metavar="PATH")
-    add_serve_command(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args, load_config(args.config)))
-    except ConfigError as exc:
-        print(f"intake: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

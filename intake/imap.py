@@ -136,6 +136,27 @@ class Backoff:
 # --- the poller ----------------------------------------------------------------
 
 
+def open_logged_in(mailbox: ImapMailbox, ssl_context: ssl.SSLContext | None = None) -> IMAPClient:
+    """Connect as the mailbox is configured (TLS, STARTTLS or none) and log in (password or XOAUTH2)."""
+    context = ssl_context or ssl.create_default_context()
+    timeout = SocketTimeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
+    if mailbox.security == "tls":
+        client = IMAPClient(mailbox.host, mailbox.port, ssl=True, ssl_context=context, timeout=timeout)
+    else:
+        client = IMAPClient(mailbox.host, mailbox.port, ssl=False, timeout=timeout)
+    try:
+        if mailbox.security == "starttls":
+            client.starttls(context)
+        if uses_oauth2(mailbox):
+            client.oauth2_login(mailbox.username, read_oauth2_token(mailbox))
+        else:
+            client.login(mailbox.username, read_password(mailbox))
+    except BaseException:
+        _shutdown(client)
+        raise
+    return client
+
+
 class ImapPoller:
     """Fetches one folder of one mailbox into the store; blocking, for one thread.
 
@@ -213,9 +234,8 @@ class ImapPoller:
 
     def connect(self) -> IMAPClient:
         """Log in, select the folder and compare its UIDVALIDITY with what was stored."""
-        client = self._open()
+        client = open_logged_in(self.mailbox, self.ssl_context)
         try:
-            self._login(client)
             if self.mailbox.after == "move" and not client.folder_exists(self.mailbox.move_to):
                 log.info("%s: creating folder %s to move handled mail to", self.label, self.mailbox.move_to)
                 client.create_folder(self.mailbox.move_to)
@@ -240,28 +260,6 @@ class ImapPoller:
 
     def _connected(self) -> IMAPClient:
         return self.client or self.connect()
-
-    def _open(self) -> IMAPClient:
-        mailbox = self.mailbox
-        context = self.ssl_context or ssl.create_default_context()
-        timeout = SocketTimeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
-        if mailbox.security == "tls":
-            return IMAPClient(mailbox.host, mailbox.port, ssl=True, ssl_context=context, timeout=timeout)
-        client = IMAPClient(mailbox.host, mailbox.port, ssl=False, timeout=timeout)
-        if mailbox.security == "starttls":
-            try:
-                client.starttls(context)
-            except BaseException:
-                _shutdown(client)
-                raise
-        return client
-
-    def _login(self, client: IMAPClient) -> None:
-        mailbox = self.mailbox
-        if uses_oauth2(mailbox):
-            client.oauth2_login(mailbox.username, read_oauth2_token(mailbox))
-        else:
-            client.login(mailbox.username, read_password(mailbox))
 
     def _resume(self, uid_validity: int) -> None:
         state = self._load_state()

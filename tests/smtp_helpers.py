@@ -34,13 +34,7 @@ PROCESSING_SECONDS = 60.0
 T = TypeVar("T")
 
 
-def _serve_module() -> str:
-    """`intake.cli` once it has the serve command; until then the daemon's own entry point."""
-    import intake.cli
-    return "intake.cli" if hasattr(intake.cli, "add_serve_command") else "intake.daemon"
-
-
-SERVE_MODULE = _serve_module()
+SERVE_MODULE = "intake.cli"  # `python -m intake.cli` is the `intake` command
 
 
 def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05) -> T:
