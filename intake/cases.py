@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.models import Account, Attachment, Case, CaseStatus, Comment, Contact, OutboundMessage, utcnow
+from intake.models import (Account, Attachment, Case, CaseStatus, Comment, Contact, InboundMessage, OutboundMessage,
+                           utcnow)
 from intake.replies import Envelope, render
 from parsers.message import Attachment as ParsedAttachment
 from routing.outcomes import Reply
@@ -50,11 +51,12 @@ def queue_mail(session: Session, message: EmailMessage, kind: Reply, recipients:
 
 def over_reply_cap(session: Session, address: str, config: Config, now: dt.datetime) -> bool:
     """Whether `address` already had the configured number of automatic replies in the last hour."""
-    since = now - dt.timedelta(hours=1)
-    rows = session.scalars(select(OutboundMessage.recipients).where(
-        OutboundMessage.created >= since, OutboundMessage.kind.in_(AUTOMATIC_KINDS))).all()
-    sent = sum(1 for recipients in rows if address in recipients)
-    return sent >= config.conversations.auto_replies_per_hour
+    sent = session.scalar(
+        select(func.count()).select_from(OutboundMessage)
+        .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
+        .where(InboundMessage.sender == address, OutboundMessage.created >= now - dt.timedelta(hours=1),
+               OutboundMessage.kind.in_(AUTOMATIC_KINDS)))
+    return (sent or 0) >= config.conversations.auto_replies_per_hour
 
 
 def thread_of(case: Case) -> tuple[str | None, tuple[str, ...]]:

@@ -174,7 +174,7 @@ class InboundMessage(Base):
     # redelivered message collides here instead of making a second case.
     dedupe_key: Mapped[str] = mapped_column(String(1000))
     message_id: Mapped[str | None] = mapped_column(String(998))
-    sender: Mapped[str | None] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(String(320), index=True)
     subject: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[str] = mapped_column(String(200))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
