@@ -14,16 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from parsers.quotes import visible_reply
+
 __all__ = ["FieldText", "TemplateParse", "parse_template"]
 
 _BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\u2022)\s+")
 _EMPHASIS = "*_"
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
-_ON_WROTE = re.compile(r"^\s*On\b.*\bwrote:\s*$", re.IGNORECASE)
-_ON_START = re.compile(r"^\s*On\s.+", re.IGNORECASE)
-_ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
-_OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
 _CLOSING = re.compile(
     r"^(?:thanks|thank you|many thanks|regards|best|best regards|kind regards|warm regards|sincerely|cheers)"
     r"\s*[,.!]?$",
@@ -130,25 +128,9 @@ def _match_question(body: str, known: Mapping[str, str]) -> _LabelLine | None:
 # --- what part of the body is the template ----------------------------------------
 
 def visible_lines(text: str) -> list[str]:
-    """The body's lines down to a signature separator or a quoted reply history."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for index, line in enumerate(lines):
-        if _ends_visible_text(lines, index):
-            return lines[:index]
-    return lines
-
-
-def _ends_visible_text(lines: list[str], index: int) -> bool:
-    line = lines[index]
-    if line in ("-- ", "--") or line.lstrip().startswith(">") or _ORIGINAL_MESSAGE.match(line):
-        return True
-    if _ON_WROTE.match(line):
-        return True
-    # Clients wrap a long "On <date>, <name> <address> wrote:" over two lines.
-    if _ON_START.match(line) and index + 1 < len(lines) and lines[index + 1].rstrip().endswith("wrote:"):
-        return True
-    following = next((l for l in lines[index + 1:] if l.strip()), "")
-    return bool(_OUTLOOK_RULE.match(line)) and following.lstrip().lower().startswith("from:")
+    """The body's lines without the quoted reply history and the signature (see `parsers.quotes`)."""
+    visible = visible_reply(text.replace("\r\n", "\n").replace("\r", "\n"))
+    return visible.split("\n")
 
 
 def drop_sign_off(lines: list[str]) -> list[str]:
