@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dateutil import parser as dateparser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.models import Account, Contact
+from parsers.values import read_address, read_date
 from routing.schema import AREAS_OF_RESPONSIBILITY, ContactType
 
 REQUIRED_COLUMNS = ("account", "email", "contact_type")
@@ -177,17 +177,13 @@ def _account(text: str) -> str:
     return _fits("account", name, _max_length(Account.__table__.c.name))
 
 
-_ATEXT = r"[^\s\"(),.:;<>@\[\\\]]+"
-_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
-_ADDR_SPEC = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})+")
-
-
 def _email(text: str) -> str:
     if not text:
         raise _Invalid("email is empty")
-    if not _ADDR_SPEC.fullmatch(text):
+    address = read_address(text)
+    if address is None:
         raise _Invalid(f"email {text!r} is not one email address like name@district.org")
-    return _fits("email", text.lower(), _max_length(Contact.__table__.c.email))
+    return _fits("email", address, _max_length(Contact.__table__.c.email))
 
 
 _CONTACT_TYPES = {re.sub(r"[\s_-]", "", t.value.lower()): t for t in ContactType}
@@ -219,21 +215,13 @@ def _areas(text: str) -> list[str]:
     return areas
 
 
-# Parsed against two different defaults: a date missing its day, month or year
-# comes out differently each time instead of silently taking today's.
-_DATE_DEFAULTS = (dt.datetime(2000, 1, 1), dt.datetime(2001, 2, 2))
-
-
 def _schema_bootcamp(text: str) -> dt.date | None:
     if not text:
         return None
-    try:
-        first, second = (dateparser.parse(text, default=default) for default in _DATE_DEFAULTS)
-    except (ValueError, OverflowError):
-        first = second = None
-    if first is None or first != second:
+    date, _ = read_date(text)
+    if date is None:
         raise _Invalid(f"schema_bootcamp {text!r} is not a date like 2021-09-07")
-    return first.date()
+    return date
 
 
 _ACTIVE = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
