@@ -1,10 +1,10 @@
 """`intake serve`: the daemon that runs the whole flow in one asyncio process.
 
 Where it sits: around everything else. The edges (the SMTP/LMTP listener of
-`intake.smtp`, the IMAP pollers of `intake.imap`) store raw mail and wake the
+`intake.mailin.smtp`, the IMAP pollers of `intake.mailin.imap`) store raw mail and wake the
 worker; the worker claims stored messages that have no outcome and runs
-`intake.worker.process_message` in a thread, then hands queued replies to
-`intake.outbox.deliver_pending`. A periodic sweep finds whatever a wake-up
+`intake.act.worker.process_message` in a thread, then hands queued replies to
+`intake.mailout.delivery.deliver_pending`. A periodic sweep finds whatever a wake-up
 missed, including what an earlier run stored but never processed.
 
 Shutdown (SIGTERM or SIGINT) follows uvicorn's order: stop accepting, let the
@@ -28,11 +28,12 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from intake.config import Config, ImapMailbox, RelayConfig
-from intake.models import InboundMessage, utcnow
-from intake.outbox import deliver_pending, next_due, open_relay_session
-from intake.smtp import IntakeHandler, logfmt, start_listener, tls_context
-from intake.store import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
-from intake.worker import process_message
+from intake.store.models import InboundMessage, utcnow
+from intake.mailout.delivery import deliver_pending, next_due, open_relay_session
+from intake.logs import configure_logging, logfmt
+from intake.mailin.smtp import IntakeHandler, start_listener, tls_context
+from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
+from intake.act.worker import process_message
 
 log = logging.getLogger("intake.daemon")
 
@@ -67,16 +68,6 @@ def serve_command(args: argparse.Namespace, config: Config) -> int:
         log.error(logfmt(event="startup_failed", error=str(exc)))
         print(f"intake: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Structured (logfmt) lines on stderr, where systemd's journal picks them up."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
 
 class StartupError(Exception):
@@ -176,7 +167,7 @@ class Daemon:
         if not self.config.imap:
             return None
         try:
-            from intake.imap import run_imap_poller
+            from intake.mailin.imap import run_imap_poller
         except ImportError as exc:
             names = ", ".join(m.name for m in self.config.imap)
             raise StartupError(f"IMAP mailboxes are configured ({names}) but IMAP polling is not available: "
@@ -430,7 +421,7 @@ def check_imap(mailbox: ImapMailbox) -> Check:
 
 def _reach_imap(mailbox: ImapMailbox) -> int:
     """Log in exactly as the poller does, and select the folder read-only; how many messages it holds."""
-    from intake.imap import open_logged_in
+    from intake.mailin.imap import open_logged_in
 
     client = open_logged_in(mailbox)
     try:

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from intake.store import Store, open_store
+from intake.store.database import Store, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("INTAKE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

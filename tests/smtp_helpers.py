@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from conftest import DATA, REPO, SUPPORT, compose, config_text
-from intake.models import Case, InboundMessage, OutboundMessage
+from intake.store.models import Case, InboundMessage, OutboundMessage
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 ZACK_ADDRESS = "zack.morris@bayside.example"

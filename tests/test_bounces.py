@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, SUPPORT, compose
-from intake.bounces import clear_bouncing, record_bounce
+from intake.act.bounces import clear_bouncing, record_bounce
 from intake.config import Config, config_from_mapping
-from intake.models import Contact, OutboundMessage
-from intake.outbox import SUPPRESSED_BOUNCING, deliver_pending
-from intake.store import Store
+from intake.store.models import Contact, OutboundMessage
+from intake.mailout.delivery import SUPPRESSED_BOUNCING, deliver_pending
+from intake.store.database import Store
 from parsers.message import parse_message
 
 T0 = dt.datetime(2025, 3, 4, 14, 5, tzinfo=dt.timezone.utc)

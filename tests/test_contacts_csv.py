@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake.contacts_csv import ContactsFileError, ImportReport, RowError, import_contacts
-from intake.models import Account, Contact
-from intake.store import Store
+from intake.store.contacts_csv import ContactsFileError, ImportReport, RowError, import_contacts
+from intake.store.models import Account, Contact
+from intake.store.database import Store
 
 HEADER = ("account,email,first_name,last_name,title,primary_phone,secondary_phone,"
           "contact_type,areas,schema_bootcamp,active")

@@ -9,8 +9,8 @@ from email import policy as email_policy
 from sqlalchemy import update
 
 from conftest import DATA, Intake, compose
-from intake.models import Case
-from intake.store import open_store
+from intake.store.models import Case
+from intake.store.database import open_store
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 KELLY = "Kelly Kapowski <kelly.kapowski@bayside.example>"

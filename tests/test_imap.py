@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-import intake.imap
+import intake.mailin.imap
 from dovecot import Dovecot, running_dovecot
 from intake.config import ImapMailbox
-from intake.imap import ImapPoller, run_imap_poller
-from intake.models import ImapState, InboundMessage
-from intake.store import Store, store_raw
+from intake.mailin.imap import ImapPoller, run_imap_poller
+from intake.store.models import ImapState, InboundMessage
+from intake.store.database import Store, store_raw
 from parsers.headers import envelope_of
 
 DEADLINE_SECONDS = 20.0
@@ -117,7 +117,7 @@ def store_raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(str(fields["source"]))
         return store_raw(store, raw, **fields)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(intake.imap, "store_raw", counting)
+    monkeypatch.setattr(intake.mailin.imap, "store_raw", counting)
     return calls
 
 
@@ -201,7 +201,7 @@ def read_only(database_url: str) -> Store:
 
 def test_a_message_is_not_flagged_until_the_store_has_it(dovecot: Dovecot, store: Store, database_url: str,
                                                          tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="intake.imap")
+    caplog.set_level(logging.INFO, logger="intake.mailin.imap")
     dovecot.append(mail("keep me safe"))
     poller = ImapPoller(mailbox_for(dovecot, tmp_path), read_only(database_url), **FAST)
     with polling(poller) as running:
@@ -247,7 +247,7 @@ def test_a_restarted_poller_does_not_fetch_handled_mail_again(dovecot: Dovecot, 
 
 def test_reconnects_when_dovecot_restarts_mid_poll(dovecot: Dovecot, store: Store, tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="intake.imap")
+    caplog.set_level(logging.INFO, logger="intake.mailin.imap")
     poller = ImapPoller(mailbox_for(dovecot, tmp_path), store, **FAST)
     with polling(poller):
         dovecot.append(mail("before the restart"))
@@ -264,7 +264,7 @@ def test_reconnects_when_dovecot_restarts_mid_poll(dovecot: Dovecot, store: Stor
 def test_a_changed_uidvalidity_is_handled_without_duplicates(dovecot: Dovecot, store: Store, tmp_path: Path,
                                                              store_raw_calls: list[str],
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="intake.imap")
+    caplog.set_level(logging.INFO, logger="intake.mailin.imap")
     mailbox = mailbox_for(dovecot, tmp_path, folder="Support")
     old = [mail(f"old {n}") for n in (1, 2, 3)]
     for raw in old:
@@ -306,7 +306,7 @@ def test_password_from_an_environment_variable(dovecot: Dovecot, store: Store, t
 
 def test_a_wrong_password_is_logged_and_retried_with_backoff(dovecot: Dovecot, store: Store, tmp_path: Path,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="intake.imap")
+    caplog.set_level(logging.INFO, logger="intake.mailin.imap")
     mailbox = mailbox_for(dovecot, tmp_path)
     assert mailbox.password_file is not None
     mailbox.password_file.write_text("not the password\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from intake.config import ImapMailbox
-from intake.imap import Backoff, ImapUnavailable, read_oauth2_token, read_password, uses_oauth2
+from intake.mailin.imap import Backoff, ImapUnavailable, read_oauth2_token, read_password, uses_oauth2
 
 
 def mailbox(**secret: object) -> ImapMailbox:

@@ -25,9 +25,9 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 
 from conftest import SUPPORT
 from intake.config import Config, config_from_mapping
-from intake.models import Contact, OutboundMessage
-from intake.outbox import LEASE, SUPPRESSED_BOUNCING, deliver_pending, next_due
-from intake.store import Store
+from intake.store.models import Contact, OutboundMessage
+from intake.mailout.delivery import LEASE, SUPPRESSED_BOUNCING, deliver_pending, next_due
+from intake.store.database import Store
 
 T0 = dt.datetime(2025, 3, 4, 12, 0, tzinfo=dt.timezone.utc)
 KELLY = "kelly.kapowski@bayside.example"

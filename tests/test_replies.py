@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from intake.config import Config, config_from_mapping
-from intake.replies import ReplyContext, new_message_id, render_reply
+from intake.mailout.compose import ReplyContext, new_message_id, render_reply
 from parsers.template import parse_template
 from routing.contacts import AccountView, ContactView
 from routing.decide import LABELS, CaseDraft, Decision

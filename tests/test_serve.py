@@ -5,7 +5,7 @@ import signal
 from typing import Callable
 
 from conftest import SUPPORT
-from intake.store import open_store, store_raw
+from intake.store.database import open_store, store_raw
 from parsers.headers import envelope_of
 from smtp_helpers import SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake
 

@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 
 from conftest import SUPPORT
-from intake.smtp import is_support_address
+from intake.mailin.smtp import is_support_address
 from smtp_helpers import (ZACK_ADDRESS, RunningIntake, auto_reply, case_message, converse, dot_stuffed,
                           make_intake, make_tls_certificate, open_session, require_command, smtp_reply, wait_until)
 

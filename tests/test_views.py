@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import select
 
-from intake.models import Account, Attachment, Case, Contact, InboundMessage, OutboundMessage
-from intake.store import Store
-from intake.views import case_detail, case_summary, contact_view, inbound_view, outbox_view
+from intake.store.models import Account, Attachment, Case, Contact, InboundMessage, OutboundMessage
+from intake.store.database import Store
+from intake.cli.views import case_detail, case_summary, contact_view, inbound_view, outbox_view
 
 NOON = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -1,9 +1,9 @@
 """Delivering the outbox: the last step of the flow.
 
 Replies are queued as rows in the same transaction as their cause (see
-`intake.worker`); this module hands them on, one row at a time. With an SMTP
+`intake.act.worker`); this module hands them on, one row at a time. With an SMTP
 relay configured it sends through the relay with the configured From address
-as envelope sender, so bounces come back to intake (see `intake.bounces`);
+as envelope sender, so bounces come back to intake (see `intake.act.bounces`);
 without one the sink is a local Maildir, where any mail client or `ls` can read
 what intake sent.
 
@@ -37,13 +37,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from intake.config import Config, DeliveryPolicy, RelayConfig
 from intake.credentials import SecretUnavailable, read_secret
-from intake.models import Contact, OutboundMessage, utcnow
-from intake.store import Store
+from intake.store.models import Contact, OutboundMessage, utcnow
+from intake.store.database import Store
 
 __all__ = ["DeliveryFailure", "PermanentFailure", "TemporaryFailure", "deliver_pending", "deliver_to_maildir",
            "next_due", "open_relay_session", "retry_delay"]
 
-log = logging.getLogger("intake.outbox")
+log = logging.getLogger("intake.mailout.delivery")
 
 DUE_STATUSES = ("queued", "retrying")
 SUPPRESSED_BOUNCING = "recipient is bouncing; not mailed until cleared"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from intake.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"

@@ -6,7 +6,7 @@ to intake, where it arrives like any other message. The worker asks
 `record_bounce` first: a bounce becomes no case and gets no reply; it is
 matched to the outbox row it is about and counted against the contact it was
 addressed to. Past `bounces_to_suspend` permanent failures the contact is
-marked bouncing, and the outbox stops mailing them (see `intake.outbox`) until
+marked bouncing, and the outbox stops mailing them (see `intake.mailout.delivery`) until
 staff run `intake contacts clear-bounce`.
 
 flufl.bounce (GNU Mailman's bounce detectors) finds the failed recipients, in
@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.models import Contact, OutboundMessage
+from intake.store.models import Contact, OutboundMessage
 from parsers.message import ParsedMessage
 
 __all__ = ["Failure", "clear_bouncing", "failures_in", "is_bounce_shaped", "record_bounce", "returned_message_ids"]

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.models import Base, InboundMessage, utcnow
+from intake.store.models import Base, InboundMessage, utcnow
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 

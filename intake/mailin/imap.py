@@ -38,11 +38,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from intake.config import ImapMailbox
 from intake.credentials import SecretUnavailable, read_secret, read_secret_file
-from intake.models import ImapState
-from intake.store import Store, Stored, store_raw
+from intake.store.models import ImapState
+from intake.store.database import Store, Stored, store_raw
 from parsers.headers import envelope_of
 
-log = logging.getLogger("intake.imap")
+log = logging.getLogger("intake.mailin.imap")
 
 FETCH_BATCH = 20  # messages fetched per round trip; bounds memory with large attachments
 CONNECT_TIMEOUT_SECONDS = 30.0

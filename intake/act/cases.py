@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.models import (Account, Attachment, Case, CaseStatus, Comment, Contact, InboundMessage, OutboundMessage,
+from intake.store.models import (Account, Attachment, Case, CaseStatus, Comment, Contact, InboundMessage, OutboundMessage,
                            utcnow)
-from intake.replies import Envelope, render
+from intake.mailout.compose import Envelope, render
 from parsers.message import Attachment as ParsedAttachment
 from routing.outcomes import Reply
 from routing.schema import ContactType

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.models import Account, Contact
+from intake.store.models import Account, Contact
 from parsers.values import read_address, read_date
 from routing.schema import AREAS_OF_RESPONSIBILITY, ContactType
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.models import Account, Case, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
 from routing.contacts import AccountView, ContactView
 from routing.schema import ContactType
 from routing.threads import CaseView

@@ -21,12 +21,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.bounces import record_bounce
-from intake.cases import contact_comment, over_reply_cap, queue_mail, staff_comment, status_values
-from intake.directory import DatabaseDirectory, DatabaseThreads
-from intake.models import Attachment, Case, InboundMessage, utcnow
-from intake.replies import Envelope, ReplyContext, render, render_reply
-from intake.store import Store
+from intake.act.bounces import record_bounce
+from intake.act.cases import contact_comment, over_reply_cap, queue_mail, staff_comment, status_values
+from intake.store.lookups import DatabaseDirectory, DatabaseThreads
+from intake.store.models import Attachment, Case, InboundMessage, utcnow
+from intake.mailout.compose import Envelope, ReplyContext, render, render_reply
+from intake.store.database import Store
 from parsers.message import NotAnEmail, ParsedMessage, parse_message
 from routing.contacts import Directory
 from routing.decide import CommentDraft, Decision, Policy, decide

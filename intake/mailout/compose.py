@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from intake.config import Config
+from intake.mailout.templates import format_date, template_environment
 from routing.decide import CaseDraft, Decision
 from routing.outcomes import Reply
 from routing.threads import case_message_id_prefix, plus_address
@@ -118,7 +116,7 @@ class Envelope:
 
 def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: Config) -> EmailMessage:
     """Any kind of outgoing mail: its template pair, rendered, with the headers every message of ours carries."""
-    environment = _environment(config.template_dir)
+    environment = template_environment(config.template_dir)
     values = {"organisation": config.organisation, "support_address": config.support_addresses[0],
               "subject": envelope.subject, **values}
     message = EmailMessage()
@@ -186,19 +184,6 @@ def _one_line(text: str) -> str:
 
 
 # --- templates ----------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def _environment(template_dir: Path) -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(template_dir),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["mdy"] = format_date
-    return environment
-
 
 def _template_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
     values: dict[str, Any] = {
@@ -347,10 +332,6 @@ def _iso_date_text(value: str) -> str:
         return format_date(dt.date.fromisoformat(value[:10]))
     except ValueError:
         return value
-
-
-def format_date(value: dt.date | dt.datetime) -> str:
-    return value.strftime("%m/%d/%Y")
 
 
 def _format_created(created: dt.datetime | None, config: Config) -> str:

@@ -2,7 +2,7 @@
 
 Each subcommand loads the configuration once, opens the store, does one
 thing and prints either lines for people or, with --json, the stable shapes of
-`intake.views` (documented in the README).
+`intake.cli.views` (documented in the README).
 """
 from __future__ import annotations
 
@@ -17,19 +17,19 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake import views
-from intake.bounces import clear_bouncing
-from intake.cases import (CaseActionError, NewAttachment, approve_contact_change, close, reopen, resolve,
+from intake.cli import views
+from intake.act.bounces import clear_bouncing
+from intake.act.cases import (CaseActionError, NewAttachment, approve_contact_change, close, reopen, resolve,
                           staff_comment)
 from intake.config import Config, ConfigError, load_config
-from intake.contacts_csv import ContactsFileError, import_contacts
+from intake.store.contacts_csv import ContactsFileError, import_contacts
 from intake.daemon import add_serve_command
-from intake.directory import DatabaseDirectory, DatabaseThreads
-from intake.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
-from intake.outbox import deliver_pending
-from intake.sources import Item, items_from
-from intake.store import Store, open_store, store_raw
-from intake.worker import Preview, Processed, preview, process_message, replay
+from intake.store.lookups import DatabaseDirectory, DatabaseThreads
+from intake.store.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
+from intake.mailout.delivery import deliver_pending
+from intake.mailin.files import Item, items_from
+from intake.store.database import Store, open_store, store_raw
+from intake.act.worker import Preview, Processed, preview, process_message, replay
 from parsers.headers import envelope_of
 from routing.contacts import AccountView, ContactView
 from routing.threads import CaseView

@@ -14,16 +14,17 @@ import logging
 import socket
 import ssl
 import weakref
-from typing import Any, AnyStr, Callable
+from typing import AnyStr, Callable
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intake.config import Config, SmtpConfig
-from intake.store import Store, Stored, store_raw
+from intake.logs import logfmt
+from intake.store.database import Store, Stored, store_raw
 from parsers.headers import envelope_of
 
-log = logging.getLogger("intake.smtp")
+log = logging.getLogger("intake.mailin.smtp")
 
 NO_SUCH_USER = "550 5.1.1 <{address}>: no such user here"
 RECIPIENT_OK = "250 2.1.5 OK"
@@ -48,17 +49,6 @@ def source_of(session: Session, envelope: Envelope, protocol: str) -> str:
     peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
     text = f"{protocol}:{peer} mail_from={envelope.mail_from or '<>'} rcpt={','.join(envelope.rcpt_tos)}"
     return text[:SOURCE_LIMIT]
-
-
-def logfmt(**fields: Any) -> str:
-    """`key=value` pairs; values with spaces, quotes or `=` are quoted."""
-    parts = []
-    for key, value in fields.items():
-        text = "" if value is None else str(value)
-        if not text or any(ch in text for ch in ' "=\\') or not text.isprintable():
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
 
 
 class IntakeHandler:

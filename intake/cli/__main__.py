@@ -1,0 +1,6 @@
+"""`python -m intake.cli` is the `intake` command."""
+import sys
+
+from intake.cli import main
+
+sys.exit(main())
