@@ -13,25 +13,22 @@ pollers, then let the worker process what was accepted before exiting 0.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
-import socket
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Coroutine
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
-from intake.config import Config, ImapMailbox, RelayConfig
+from intake.config import Config, ImapMailbox
 from intake.store.models import InboundMessage, utcnow
-from intake.mailout.delivery import deliver_pending, next_due, open_relay_session
-from intake.logs import configure_logging, logfmt
-from intake.mailin.smtp import IntakeHandler, start_listener, tls_context
+from intake.mailout.delivery import deliver_pending, next_due
+from intake.logs import logfmt
+from intake.mailin.smtp import IntakeHandler, start_listener
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
 from intake.act.worker import process_message
 
@@ -43,31 +40,6 @@ SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left wai
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
 EXIT_OK, EXIT_FAILED = 0, 1
-
-
-# --- the command ---------------------------------------------------------------
-
-
-def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `intake serve` on the command line's subparsers."""
-    text_ = "receive mail over SMTP/LMTP and IMAP and process it until stopped"
-    serve = subparsers.add_parser("serve", help=text_, description=text_)
-    serve.add_argument("--check", action="store_true",
-                       help="check the configuration and reach every configured server, then exit")
-    serve.set_defaults(handler=serve_command)
-    return serve
-
-
-def serve_command(args: argparse.Namespace, config: Config) -> int:
-    if args.check:
-        return run_checks(config)
-    configure_logging()
-    try:
-        return asyncio.run(Daemon(config).run())
-    except StartupError as exc:
-        log.error(logfmt(event="startup_failed", error=str(exc)))
-        print(f"intake: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
 
 
 class StartupError(Exception):
@@ -297,137 +269,3 @@ class Daemon:
             sink = f"relay:{self.config.relay.host}" if self.config.relay else f"maildir:{self.config.outgoing_maildir}"
             log.info(logfmt(event="delivered", count=delivered, sink=sink))
         return delivered
-
-
-# --- serve --check ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Check:
-    what: str
-    ok: bool
-    detail: str
-
-
-def run_checks(config: Config) -> int:
-    """Check everything `serve` needs; print one line per check; 0 when all pass, else 1."""
-    checks = [check_configuration(config), check_database(config), check_outgoing(config)]
-    if config.relay is not None:
-        checks.append(check_relay(config.relay))
-    if config.smtp.enabled:
-        checks.append(check_smtp(config))
-    checks.extend(check_imap(mailbox) for mailbox in config.imap)
-    for check in checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.what}: {check.detail}")
-    for warning in warnings_about(config):
-        print(f"warn  {warning}")
-    failed = [c.what for c in checks if not c.ok]
-    if failed:
-        print(f"{len(failed)} of {len(checks)} checks failed: {'; '.join(failed)}")
-        return EXIT_FAILED
-    print(f"all {len(checks)} checks passed")
-    return EXIT_OK
-
-
-def _failure(what: str, exc: BaseException) -> Check:
-    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return Check(what, False, f"{type(exc).__name__}: {detail}")
-
-
-def check_configuration(config: Config) -> Check:
-    what = f"configuration {config.path or '(defaults)'}"
-    missing = [name for name in ("acknowledgement.txt", "needs_information.txt", "refusal.txt")
-               if not (config.template_dir / name).is_file()]
-    if missing:
-        return Check(what, False, f"template_dir {config.template_dir} lacks {', '.join(missing)}")
-    receivers = (["smtp" if not config.smtp.lmtp else "lmtp"] if config.smtp.enabled else []) + \
-        [f"imap:{m.name}" for m in config.imap]
-    return Check(what, True, f"valid; support addresses {', '.join(config.support_addresses)}; "
-                             f"receiving via {', '.join(receivers) or 'nothing (SMTP disabled, no IMAP)'}")
-
-
-def warnings_about(config: Config) -> list[str]:
-    """What works but should not be left so; reported without failing the check."""
-    warnings = []
-    if not config.smtp.enabled and not config.imap:
-        warnings.append("serve would receive nothing: [smtp] is not enabled and no [[imap]] mailbox is configured")
-    return warnings
-
-
-def check_database(config: Config) -> Check:
-    shown = make_url(config.database_url).render_as_string(hide_password=True)
-    what = f"database {shown}"
-    try:
-        store = open_store(config.database_url, create=False)
-        try:
-            with store.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-                schema = inspect(connection).has_table(InboundMessage.__tablename__)
-        finally:
-            store.engine.dispose()
-    except Exception as exc:
-        return _failure(what, exc)
-    return Check(what, True, "connected, SELECT answered; " +
-                 ("schema present" if schema else "schema not created yet (serve creates it)"))
-
-
-def check_outgoing(config: Config) -> Check:
-    what = f"outgoing maildir {config.outgoing_maildir}"
-    existing = next((p for p in (config.outgoing_maildir, *config.outgoing_maildir.parents) if p.exists()), None)
-    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-        return Check(what, False, f"not writable ({existing or 'no existing parent'})")
-    return Check(what, True, "writable")
-
-
-def check_relay(relay: RelayConfig) -> Check:
-    what = f"relay {relay.host}:{relay.port} ({relay.security})"
-    try:
-        detail = _reach_relay(relay)
-    except Exception as exc:
-        return _failure(what, exc)
-    return Check(what, True, detail)
-
-
-def _reach_relay(relay: RelayConfig) -> str:
-    """Connect, secure and log in exactly as delivery does."""
-    open_relay_session(relay).quit()
-    return f"connected, logged in as {relay.username}" if relay.username else "connected, EHLO answered"
-
-
-def check_smtp(config: Config) -> Check:
-    smtp = config.smtp
-    what = f"{'lmtp' if smtp.lmtp else 'smtp'} listener {smtp.host}:{smtp.port}"
-    try:
-        context = tls_context(smtp)
-        family = socket.AF_INET6 if ":" in smtp.host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((smtp.host, smtp.port))
-    except OSError as exc:
-        hint = " (is intake serve already running?)" if getattr(exc, "errno", None) == 98 else ""
-        return Check(what, False, f"cannot bind: {exc.strerror or exc}{hint}")
-    tls = f"STARTTLS with {smtp.tls_cert}{' (required)' if smtp.require_tls else ''}" if context else "no STARTTLS"
-    return Check(what, True, f"port can be bound; {tls}")
-
-
-def check_imap(mailbox: ImapMailbox) -> Check:
-    what = f"imap {mailbox.name} {mailbox.username}@{mailbox.host}:{mailbox.port}"
-    try:
-        folder = _reach_imap(mailbox)
-    except Exception as exc:
-        return _failure(what, exc)
-    return Check(what, True, f"logged in, folder {mailbox.folder!r} selected ({folder} messages)")
-
-
-def _reach_imap(mailbox: ImapMailbox) -> int:
-    """Log in exactly as the poller does, and select the folder read-only; how many messages it holds."""
-    from intake.mailin.imap import open_logged_in
-
-    client = open_logged_in(mailbox)
-    try:
-        return int(client.select_folder(mailbox.folder, readonly=True).get(b"EXISTS", 0))
-    finally:
-        try:
-            client.logout()
-        except Exception:
-            client.shutdown()

@@ -23,7 +23,7 @@ from intake.act.cases import (CaseActionError, NewAttachment, approve_contact_ch
                           staff_comment)
 from intake.config import Config, ConfigError, load_config
 from intake.store.contacts_csv import ContactsFileError, import_contacts
-from intake.daemon import add_serve_command
+from intake.cli.serve import add_serve_command
 from intake.store.lookups import DatabaseDirectory, DatabaseThreads
 from intake.store.models import Account, Case, CaseStatus, Contact, InboundMessage, OutboundMessage
 from intake.mailout.delivery import deliver_pending
