@@ -33,7 +33,7 @@ log = logging.getLogger("intake.daemon")
 # --- the command ---------------------------------------------------------------
 
 
-def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
+def add_commands(subparsers: Any) -> argparse.ArgumentParser:
     """Register `intake serve` on the command line's subparsers."""
     text_ = "receive mail over SMTP/LMTP and IMAP and process it until stopped"
     serve = subparsers.add_parser("serve", help=text_, description=text_)

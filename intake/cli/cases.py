@@ -1,0 +1,131 @@
+"""`intake cases | show | outbox | messages`: reading the stored state, as text or --json."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.cli import views
+from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, print_json
+from intake.config import Config
+from intake.store.database import open_store
+from intake.store.models import Account, Case, CaseStatus, InboundMessage, OutboundMessage
+
+
+def add_commands(commands: Any) -> None:
+    cases = command(commands, "cases", _cases, "list cases")
+    cases.add_argument("--status", choices=("open", "closed", "all"), default="open")
+    cases.add_argument("--account", metavar="NAME")
+    cases.add_argument("--json", action="store_true")
+
+    show = command(commands, "show", _show, "show one case in full")
+    show.add_argument("number", type=int, metavar="N")
+    show.add_argument("--json", action="store_true")
+
+    outbox = command(commands, "outbox", _outbox, "list outgoing mail")
+    outbox.add_argument("--json", action="store_true")
+
+    messages = command(commands, "messages", _messages, "list received messages and their outcomes")
+    messages.add_argument("--outcome", metavar="OUTCOME", help="only this outcome (e.g. failed, refused)")
+    messages.add_argument("--json", action="store_true")
+
+
+def _cases(args: argparse.Namespace, config: Config) -> int:
+    def query(session: Session) -> Any:
+        selected = select(Case).order_by(Case.number)
+        if args.status == "open":
+            selected = selected.where(Case.status != CaseStatus.CLOSED.value)
+        elif args.status == "closed":
+            selected = selected.where(Case.status == CaseStatus.CLOSED.value)
+        if args.account:
+            selected = selected.join(Account).where(Account.name == _account_name(session, args.account))
+        return selected
+
+    return listing(config, args.json, query, views.case_summary,
+                   lambda case: f"#{case.number:<5} {case.status:8} {case.priority:8} {case.case_type:26} "
+                                f"{case.account.name:24} {case.subject}")
+
+
+def _account_name(session: Session, written: str) -> str:
+    names = session.scalars(select(Account.name)).all()
+    for name in names:
+        if name.lower() == written.strip().lower():
+            return name
+    raise CommandError(f"no account named {written!r}; accounts: {', '.join(sorted(names)) or 'none yet'}")
+
+
+def _show(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    with store.session() as session:
+        case = session.get(Case, args.number)
+        if case is None:
+            raise CommandError(f"there is no case #{args.number}")
+        detail = views.case_detail(case)
+        if args.json:
+            print_json(detail)
+        else:
+            _print_case(detail)
+    return EXIT_OK
+
+
+def _print_case(detail: dict[str, Any]) -> None:
+    print(f"Case #{detail['number']}: {detail['subject']}")
+    for key in ("case_type", "priority", "status", "account", "contact", "submitted_by", "department",
+                "billable", "created", "modified"):
+        print(f"  {key.replace('_', ' ').capitalize()}: {detail[key]}")
+    print("  Description:")
+    print("\n".join("    " + line for line in detail["description"].splitlines()))
+    for label, value in detail["fields"].items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        lines = str(shown if shown is not None else "").splitlines() or [""]
+        print(f"  {label}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {line}")
+    for attachment in detail["attachments"]:
+        print(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
+              f"sha256 {attachment['sha256'][:12]}…)")
+    if detail["linked_cases"]:
+        print("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
+    if detail["resolution"]:
+        print(f"  Resolution: {detail['resolution']}")
+    print("Thread:")
+    for when, kind, lines in _thread(detail):
+        print(f"  [{when}] {kind}")
+        for line in lines:
+            print(f"      {line}")
+
+
+def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """Mail and comments of a case, in time order, as (time, heading, lines)."""
+    entries = []
+    for m in detail["messages"]:
+        what = m["outcome"] or m["kind"]
+        who = m["from"] or ", ".join(m["to"])
+        entries.append((m["date"], f"{m['direction']} {what} {who} <{m['message_id']}>: {m['subject']}",
+                        [f"- {reason}" for reason in m["reasons"]]))
+    for c in detail["comments"]:
+        heading = f"comment by {c['author']}" + ("" if c["public"] else " (internal)")
+        files = [f"[attached: {a['filename']}]" for a in c["attachments"]]
+        entries.append((c["created"], heading, c["body"].splitlines() + files))
+    return sorted(entries, key=lambda entry: entry[0] or "")
+
+
+def _outbox(args: argparse.Namespace, config: Config) -> int:
+    return listing(config, args.json, lambda _: select(OutboundMessage).order_by(OutboundMessage.id),
+                   views.outbox_view,
+                   lambda m: f"{m.id:<5} {m.status:10} {m.kind:18} {case_tag(m.case_number):6} "
+                             f"{', '.join(m.recipients):32} {m.subject}")
+
+
+def _messages(args: argparse.Namespace, config: Config) -> int:
+    def query(_: Session) -> Any:
+        selected = select(InboundMessage).order_by(InboundMessage.id)
+        return selected.where(InboundMessage.outcome == args.outcome) if args.outcome else selected
+
+    def line(m: InboundMessage) -> str:
+        head = f"{m.id:<5} {m.outcome or 'pending':17} {case_tag(m.case_number):6} {m.sender or '-':32} {m.subject}"
+        return "\n".join([head, *(f"      - {reason}" for reason in m.reasons or [])])
+
+    return listing(config, args.json, query, views.inbound_view, line)

@@ -1,0 +1,185 @@
+"""`intake ingest` (files, Maildirs, mbox files; or a dry run of them) and `intake replay`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from intake.act.worker import Preview, Processed, preview, process_message, replay
+from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, command
+from intake.config import Config
+from intake.mailin.files import Item, items_from
+from intake.mailout.delivery import deliver_pending
+from intake.store.database import Store, open_store, store_raw
+from intake.store.lookups import DatabaseDirectory, DatabaseThreads
+from intake.store.models import InboundMessage
+from parsers.headers import envelope_of
+from routing.contacts import AccountView, ContactView
+from routing.threads import CaseView
+
+PROGRESS_THRESHOLD = 50
+
+
+def add_commands(commands: Any) -> None:
+    ingest = command(commands, "ingest", _ingest, "process .eml files, Maildir folders and mbox files")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--dry-run", action="store_true",
+                        help="show what would happen to each message without writing anything")
+
+    replayed = command(commands, "replay", _replay, "process failed messages again")
+    replayed.add_argument("ids", nargs="+", type=int, metavar="MESSAGE_ID")
+
+
+def _ingest(args: argparse.Namespace, config: Config) -> int:
+    items = items_from(args.paths)
+    if args.dry_run:
+        return _dry_run(items, config)
+    store = open_store(config.database_url)
+    unreadable = 0
+    for item in _with_progress(items):
+        line, readable = _ingest_one(item, store, config)
+        unreadable += not readable
+        print(line, flush=True)
+    delivered = deliver_pending(store, config)
+    if delivered:
+        where = f"the relay {config.relay.host}" if config.relay else f"the Maildir {config.outgoing_maildir}"
+        print(f"{delivered} outgoing message(s) delivered to {where}")
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _read(item: Item) -> tuple[bytes | None, str | None]:
+    if item.read is None:
+        return None, item.error
+    try:
+        return item.read(), None
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+
+
+def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
+    raw, error = _read(item)
+    if raw is None:
+        return f"{item.label}: error: {error}", False
+    envelope = envelope_of(raw)
+    stored = store_raw(store, raw, message_id=envelope.message_id, sender=envelope.sender,
+                       subject=envelope.subject, source=f"file:{item.label}")
+    if stored.duplicate:
+        with store.session() as session:
+            earlier = session.get(InboundMessage, stored.id)
+            outcome = earlier.outcome if earlier else None
+        return f"{item.label}: duplicate of message {stored.id} ({outcome or 'not processed yet'}); skipped", True
+    processed = process_message(store, config, stored.id)
+    return f"{item.label}: {_describe(processed)}", True
+
+
+def _describe(processed: Processed | None) -> str:
+    if processed is None:
+        return "stored, not processed yet (the database is busy, or another worker has it); it will be" \
+               " processed by the next run or by intake serve"
+    text = processed.outcome.value
+    if processed.case_number is not None:
+        text += f" #{processed.case_number}"
+    last = processed.reasons[-1] if processed.reasons else ""
+    text += f": {last}" if last else ""
+    if processed.reply_to:
+        text += f" (reply to {processed.reply_to})"
+    return text
+
+
+def _with_progress(items: list[Item]) -> Any:
+    if len(items) < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        return items
+    from rich.console import Console
+    from rich.progress import track
+    return track(items, description="ingesting", console=Console(stderr=True), transient=True)
+
+
+# --- the dry run --------------------------------------------------------------
+
+
+class _NoContacts:
+    """The directory of a database that does not exist yet (a dry run never creates it)."""
+
+    def contact_by_email(self, email: str) -> ContactView | None:
+        return None
+
+    def contacts_of(self, account: AccountView) -> list[ContactView]:
+        return []
+
+
+class _NoCases:
+    def case(self, number: int) -> CaseView | None:
+        return None
+
+    def case_of_message_id(self, message_id: str) -> CaseView | None:
+        return None
+
+
+def _dry_run(items: list[Item], config: Config) -> int:
+    unreadable = 0
+    store = _existing_store(config)
+    session = store.session() if store else None
+    directory = DatabaseDirectory(session) if session else _NoContacts()
+    threads = DatabaseThreads(session) if session else _NoCases()
+    try:
+        for item in items:
+            raw, error = _read(item)
+            if raw is None:
+                unreadable += 1
+                print(f"{item.label}: error: {error}")
+                continue
+            _print_preview(item.label, preview(raw, directory, threads, config))
+    finally:
+        if session is not None:
+            session.rollback()
+            session.close()
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _existing_store(config: Config) -> Store | None:
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    return open_store(url, create=False)
+
+
+def _print_preview(label: str, result: Preview) -> None:
+    decision = result.decision
+    print(f"== {label}")
+    print(f"outcome: {decision.outcome.value} (dry run: nothing written)")
+    if result.message is not None:
+        print(f"from: {result.message.from_address}  subject: {result.message.subject}")
+    if decision.draft is not None:
+        draft = decision.draft
+        print(f"case: {draft.spec.case_type.value}, priority {draft.priority}, account {draft.account.name}, "
+              f"contact {draft.contact.email}, department {draft.department}")
+        for label_, value in {"Subject": draft.subject, **draft.fields}.items():
+            print(f"  {label_}: {value}")
+    print("reasons:")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    if result.reply is not None:
+        print("reply that would be sent:")
+        print(_text_part(result.reply))
+
+
+def _text_part(raw: bytes) -> str:
+    import email
+    from email import policy
+    message = email.message_from_bytes(raw, policy=policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    headers = "".join(f"  {name}: {message[name]}\n" for name in ("To", "Subject") if message[name])
+    content = body.get_content() if body is not None else ""
+    return headers + "\n".join("  | " + line for line in content.rstrip().splitlines())
+
+
+# --- replay -------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    for processed in replay(store, config, args.ids):
+        print(f"message {processed.inbound_id}: {_describe(processed)}")
+    deliver_pending(store, config)
+    return EXIT_OK
