@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from intake.cli import views
 from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, print_json
+from intake.cli.text import MISSING, billable, case_fields, labelled, shown
 from intake.config import Config
 from intake.store.database import open_store
 from intake.store.models import Account, Case, CaseStatus, InboundMessage, OutboundMessage
@@ -71,28 +72,24 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 
 
 def _print_case(detail: dict[str, Any]) -> None:
-    print(f"Case #{detail['number']}: {detail['subject']}")
+    print(f"Case #{detail['number']}: {shown(detail['subject'])}")
     for key in ("case_type", "priority", "status", "account", "contact", "submitted_by", "department",
                 "billable", "created", "modified"):
-        print(f"  {key.replace('_', ' ').capitalize()}: {detail[key]}")
-    print("  Description:")
-    print("\n".join("    " + line for line in detail["description"].splitlines()))
-    for label, value in detail["fields"].items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        lines = str(shown if shown is not None else "").splitlines() or [""]
-        print(f"  {label}: {lines[0]}")
-        for line in lines[1:]:
-            print(f"    {line}")
+        value = billable(detail[key]) if key == "billable" else shown(detail[key])
+        print(f"  {key.replace('_', ' ').capitalize()}: {value}")
+    for line in case_fields(detail["description"], detail["fields"]):
+        print(line)
     for attachment in detail["attachments"]:
         print(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
               f"sha256 {attachment['sha256'][:12]}…)")
     if detail["linked_cases"]:
         print("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
     if detail["resolution"]:
-        print(f"  Resolution: {detail['resolution']}")
+        for line in labelled("Resolution", detail["resolution"]):
+            print(line)
     print("Thread:")
     for when, kind, lines in _thread(detail):
-        print(f"  [{when}] {kind}")
+        print(f"  [{shown(when)}] {kind}")
         for line in lines:
             print(f"      {line}")
 
@@ -101,9 +98,11 @@ def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
     """Mail and comments of a case, in time order, as (time, heading, lines)."""
     entries = []
     for m in detail["messages"]:
-        what = m["outcome"] or m["kind"]
-        who = m["from"] or ", ".join(m["to"])
-        entries.append((m["date"], f"{m['direction']} {what} {who} <{m['message_id']}>: {m['subject']}",
+        inbound = m["direction"] == views.INBOUND
+        what = m["outcome"] or m["kind"] or ("pending" if inbound else MISSING)
+        who = (m["from"] if inbound else ", ".join(m["to"])) or MISSING
+        message_id = f" <{m['message_id']}>" if m["message_id"] else ""
+        entries.append((m["date"], f"{m['direction']} {what} {who}{message_id}: {m['subject'] or ''}",
                         [f"- {reason}" for reason in m["reasons"]]))
     for c in detail["comments"]:
         heading = f"comment by {c['author']}" + ("" if c["public"] else " (internal)")

@@ -8,6 +8,7 @@ from typing import Any
 
 from intake.act.worker import Preview, Processed, preview, process_message, replay
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, command
+from intake.cli.text import billable, case_fields, labelled
 from intake.config import Config
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
@@ -152,10 +153,11 @@ def _print_preview(label: str, result: Preview) -> None:
         print(f"from: {result.message.from_address}  subject: {result.message.subject}")
     if decision.draft is not None:
         draft = decision.draft
-        print(f"case: {draft.spec.case_type.value}, priority {draft.priority}, account {draft.account.name}, "
+        kind = draft.spec.case_type.value + (f" ({billable(True)})" if draft.billable else "")
+        print(f"case: {kind}, priority {draft.priority}, account {draft.account.name}, "
               f"contact {draft.contact.email}, department {draft.department}")
-        for label_, value in {"Subject": draft.subject, **draft.fields}.items():
-            print(f"  {label_}: {value}")
+        for line in [*labelled("Subject", draft.subject), *case_fields(draft.description, draft.fields)]:
+            print(line)
     print("reasons:")
     for reason in decision.reasons:
         print(f"  - {reason}")

@@ -1,0 +1,50 @@
+"""Text for people: how the command line shows stored values in text mode.
+
+`shown` turns a stored value into what staff read (``yes``/``no``, lists
+joined, ``-`` for nothing); `case_fields` prints a case's Description and
+the type's own fields, the same for `intake show` and the dry run.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+MISSING = "-"
+INDENT = "  "
+
+
+def shown(value: Any) -> str:
+    """A stored value as staff read it: never Python's ``None``, ``True`` or ``[...]``."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(shown(item) for item in value) or MISSING
+    text = str(value)
+    return text if text.strip() else MISSING
+
+
+def labelled(label: str, value: Any, indent: str = INDENT) -> list[str]:
+    """``label: value``; the later lines of a multi-line value indented one step further."""
+    first, *rest = shown(value).splitlines() or [MISSING]
+    return [f"{indent}{label}: {first}", *(f"{indent}{INDENT}{line}" if line else "" for line in rest)]
+
+
+def block(label: str, text: str | None, indent: str = INDENT) -> list[str]:
+    """A long text under its label, every line indented (a Description)."""
+    if text is None or not text.strip():
+        return [f"{indent}{label}: {MISSING}"]
+    return [f"{indent}{label}:", *(f"{indent}{INDENT}{line}" if line else "" for line in text.splitlines())]
+
+
+def case_fields(description: str | None, fields: Mapping[str, Any]) -> list[str]:
+    """A case's Description and its type's own fields, as `intake show` and the dry run print them."""
+    lines = block("Description", description)
+    for label, value in fields.items():
+        lines += labelled(label, value)
+    return lines
+
+
+def billable(value: bool | None) -> str:
+    """The case type is one whose work may be charged for; the case itself is not priced."""
+    return "may be billable" if value else "no"
