@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from intake.store.database import Store, open_store
+from intake.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("INTAKE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -53,6 +54,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
+    upgrade(database_url)  # as `intake db upgrade` does; PostgreSQL is never upgraded by opening it
     opened = open_store(database_url)
     try:
         yield opened
@@ -183,6 +185,7 @@ class Intake:
                           if relay else "")
         self.config = root / "config.toml"
         self.config.write_text(config_text(database_url, self.maildir, max_message_bytes, support) + relay_settings)
+        upgrade(database_url)  # `intake db upgrade`, as after installing
         self._count = 0
 
     def run(self, *args: str) -> Ran:

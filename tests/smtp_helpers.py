@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from conftest import DATA, REPO, SUPPORT, compose, config_text
+from intake.store.migrate import upgrade
 from intake.store.models import Case, InboundMessage, OutboundMessage
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
@@ -314,6 +315,7 @@ def make_intake(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Run
         root.mkdir()
         instance = RunningIntake(root, database_url, **options)
         if not made:
+            upgrade(database_url)  # `intake db upgrade`, as after installing
             instance.import_contacts()
         made.append(instance)
         return instance

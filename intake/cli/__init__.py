@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Sequence
 
-from intake.cli import cases, contacts, ingest, serve, staff
+from intake.cli import cases, contacts, db, ingest, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.config import ConfigError, load_config
 from intake.store.contacts_csv import ContactsFileError
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     cases.add_commands(commands)
     staff.add_commands(commands)
     serve.add_commands(commands)
+    db.add_commands(commands)
     return parser
 
 

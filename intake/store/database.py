@@ -4,6 +4,10 @@ SQLite is the embedded default and PostgreSQL the multi-daemon deployment; the
 same code runs on both. On SQLite every commit is made durable
 (`synchronous=FULL`) and a locked database waits a bounded time rather than
 hanging, so the mail edge can answer "try later" instead of losing a message.
+
+The schema is the migrations' (`intake.store.migrate`): opening a store checks
+the database's revision first, and brings an embedded SQLite database up to
+date; a PostgreSQL one behind the code is refused until `intake db upgrade`.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.store.models import Base, InboundMessage, utcnow
+from intake.store import migrate
+from intake.store.models import InboundMessage, utcnow
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -31,7 +36,22 @@ class Store:
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
-    """Connect, and create the schema when it is missing."""
+    """Connect and check the schema's revision (migrate.SchemaError when this code cannot use it).
+
+    With `create` an embedded SQLite database is created or upgraded; without,
+    nothing is changed (for callers that only look: a dry run, `serve --check`).
+    """
+    engine = engine_for(url)
+    try:
+        migrate.check(engine, change=create)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def engine_for(url: str) -> Engine:
+    """An engine with intake's connection settings; a SQLite file's folder is made when missing."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
@@ -39,9 +59,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
     engine = create_engine(url, connect_args=_connect_args(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    if create:
-        Base.metadata.create_all(engine)
-    return Store(engine, sessionmaker(engine, expire_on_commit=False))
+    return engine
 
 
 def _connect_args(url: str) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Table,
-                        Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, MetaData,
+                        String, Table, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -37,7 +37,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    # Constraints are named as PostgreSQL named them before intake had migrations
+    # (and indexes as SQLAlchemy did), so the migrations can refer to them by name
+    # and a database made by the migrations matches one made before them.
+    metadata = MetaData(naming_convention={
+        "pk": "%(table_name)s_pkey",
+        "uq": "%(table_name)s_%(column_0_N_name)s_key",
+        "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+        "ix": "ix_%(column_0_label)s",
+    })
 
 
 class CaseStatus(str, enum.Enum):

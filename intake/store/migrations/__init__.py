@@ -1,0 +1,1 @@
+"""The Alembic environment of intake's database (run through `intake.store.migrate`)."""

@@ -1,0 +1,1 @@
+"""Migrations of intake's database, one file per revision, numbered 0001, 0002, …"""
