@@ -1,15 +1,20 @@
 """`intake serve`: the daemon that runs the whole flow in one asyncio process.
 
-Where it sits: around everything else. The edges (the SMTP/LMTP listener of
-`intake.mailin.smtp`, the IMAP pollers of `intake.mailin.imap`) store raw mail and wake the
-worker; the worker claims stored messages that have no outcome and runs
-`intake.act.worker.process_message` in a thread, then hands queued replies to
-`intake.mailout.delivery.deliver_pending`. A periodic sweep finds whatever a wake-up
-missed, including what an earlier run stored but never processed.
+Where it sits: around everything else. Start-up, tasks and shutdown, and
+nothing else. The edges (the SMTP/LMTP listener of `intake.mailin.smtp`, the
+IMAP pollers of `intake.mailin.imap`) store raw mail and wake processing;
+processing runs the one worker loop (`intake.act.worker.process_stored`) in a
+thread and wakes delivery, which hands the outbox on
+(`intake.mailout.delivery.deliver_pending`). Processing and delivery are
+separate tasks, so a slow relay never stalls intake. A periodic sweep finds
+whatever a wake-up missed, including what an earlier run stored but never
+processed. (The worker loop is a plain function of a store and a
+configuration, so it can move into worker processes of its own.)
 
 Shutdown (SIGTERM or SIGINT) follows uvicorn's order: stop accepting, let the
 messages in flight get their reply, close the remaining connections, stop the
-pollers, then let the worker process what was accepted before exiting 0.
+pollers, let processing finish what was accepted, deliver what it queued,
+then exit 0.
 """
 from __future__ import annotations
 
@@ -18,24 +23,24 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Coroutine
+from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from intake.config import Config, ImapMailbox
-from intake.store.models import InboundMessage, utcnow
-from intake.mailout.delivery import deliver_pending, next_due
+from intake.act.handlers import Processed
+from intake.act.worker import process_stored
+from intake.config import Config
 from intake.logs import logfmt
+from intake.mailin.imap import run_imap_poller
 from intake.mailin.smtp import IntakeHandler, start_listener
+from intake.mailout.delivery import deliver_pending, next_due
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
-from intake.act.worker import process_message
+from intake.store.models import utcnow
 
 log = logging.getLogger("intake.daemon")
 
-SWEEP_SECONDS = 30.0  # how often the worker looks for work nobody woke it for
-BATCH = 100
+SWEEP_SECONDS = 30.0  # how often processing and delivery look for work nobody woke them for
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
@@ -47,22 +52,6 @@ class StartupError(Exception):
 
 
 # --- the daemon ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pending:
-    id: int
-    message_id: str | None
-    sender: str | None
-
-
-def pending_after(store: Store, after: int, limit: int = BATCH) -> list[Pending]:
-    """Stored messages without an outcome, oldest first, after the id already seen."""
-    with store.session() as session:
-        rows = session.execute(select(InboundMessage.id, InboundMessage.message_id, InboundMessage.sender)
-                               .where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
-                               .order_by(InboundMessage.id).limit(limit)).all()
-    return [Pending(*row) for row in rows]
 
 
 def open_edge_store(url: str) -> Store:
@@ -85,9 +74,6 @@ def _bounded_lock_wait(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()  # a SET inside a rolled-back transaction would be undone
 
 
-ImapPoller = Callable[[ImapMailbox, Store, Callable[[], None], asyncio.Event], Coroutine[Any, Any, None]]
-
-
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -98,8 +84,9 @@ class Daemon:
         self.wake = asyncio.Event()  # set after each store
         self.stopping = asyncio.Event()  # a signal arrived
         self.edges_closed = asyncio.Event()  # nothing more will be stored by this process
+        self.queued = asyncio.Event()  # set after processing queued mail for delivery
+        self.processing_done = asyncio.Event()  # the last accepted message has been processed
         self._stop_deadline = float("inf")
-        pollers = self._imap_poller()  # fail before binding anything when IMAP cannot run
         try:
             self.store = await asyncio.to_thread(open_store, self.config.database_url)
             self.edge_store = await asyncio.to_thread(open_edge_store, self.config.database_url)
@@ -107,44 +94,36 @@ class Daemon:
             shown = make_url(self.config.database_url).render_as_string(hide_password=True)
             raise StartupError(f"cannot open the database {shown}: {type(exc).__name__}: {exc}") from exc
         try:
-            return await self._serve(pollers)
+            return await self._serve()
         finally:
             self.store.engine.dispose()
             self.edge_store.engine.dispose()
 
-    async def _serve(self, run_imap_poller: ImapPoller | None) -> int:
+    async def _serve(self) -> int:
         assert self.edge_store is not None
         handler = IntakeHandler(self.config, self.edge_store, self.wake.set)
         server = await self._listen(handler)
         self._install_signal_handlers()
-        worker = asyncio.create_task(self.work(), name="worker")
-        pollers = self._start_pollers(run_imap_poller) if run_imap_poller else []
+        # Processing and delivery are separate tasks, so a slow relay never stalls intake.
+        processing = asyncio.create_task(self.process(), name="processing")
+        delivery = asyncio.create_task(self.deliver_queued(), name="delivery")
+        workers = [processing, delivery]
+        pollers = self._start_pollers()
         if server is None and not pollers:
             log.warning(logfmt(event="no_edges", detail="SMTP is disabled and no IMAP mailbox is configured; "
                                                         "only processing what is already stored"))
         log.info(logfmt(event="started", smtp=server is not None, imap=len(pollers), pid=os.getpid()))
-        failed = await self._until_stopped([worker, *pollers])
+        failed = await self._until_stopped([*workers, *pollers])
         await self._close_edges(server, handler, pollers)
         self.edges_closed.set()
-        worker_failed = await self._finish(worker)
-        log.info(logfmt(event="stopped", failed=failed or worker_failed))
-        return EXIT_FAILED if failed or worker_failed else EXIT_OK
+        workers_failed = [await self._finish(task) for task in workers]
+        log.info(logfmt(event="stopped", failed=failed or any(workers_failed)))
+        return EXIT_FAILED if failed or any(workers_failed) else EXIT_OK
 
-    def _start_pollers(self, run_imap_poller: ImapPoller) -> list[asyncio.Task[None]]:
+    def _start_pollers(self) -> list[asyncio.Task[None]]:
         assert self.edge_store is not None
         return [asyncio.create_task(run_imap_poller(mailbox, self.edge_store, self.wake.set, self.stopping),
                                     name=f"imap:{mailbox.name}") for mailbox in self.config.imap]
-
-    def _imap_poller(self) -> ImapPoller | None:
-        if not self.config.imap:
-            return None
-        try:
-            from intake.mailin.imap import run_imap_poller
-        except ImportError as exc:
-            names = ", ".join(m.name for m in self.config.imap)
-            raise StartupError(f"IMAP mailboxes are configured ({names}) but IMAP polling is not available: "
-                               f"{exc}") from exc
-        return run_imap_poller  # type: ignore[no-any-return]
 
     async def _listen(self, handler: IntakeHandler) -> asyncio.base_events.Server | None:
         if not self.config.smtp.enabled:
@@ -196,62 +175,66 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
 
-    async def _finish(self, worker: asyncio.Task[None]) -> bool:
+    async def _finish(self, task: asyncio.Task[None]) -> bool:
         try:
-            await worker
+            await task
         except Exception:
-            log.exception(logfmt(event="worker_failed"))
+            log.exception(logfmt(event="worker_failed", component=task.get_name()))
             return True
         return False
 
-    # --- the worker -----------------------------------------------------------
+    # --- processing -------------------------------------------------------------
 
-    async def work(self) -> None:
+    async def process(self) -> None:
         """Process stored messages until the edges are closed and the last of them is done."""
+        assert self.store is not None
         while True:
             final = self.edges_closed.is_set()
             self.wake.clear()
             try:
-                await self.process_stored()
+                done = await asyncio.to_thread(process_stored, self.store, self.config, keep_going=self._in_time,
+                                               on_processed=self._processed)
+                if done:
+                    self.queued.set()
+            except Exception as exc:  # the database is away; keep going, try again later
+                log.error(logfmt(event="processing_error", error=f"{type(exc).__name__}: {exc}"), exc_info=exc)
+                if final:
+                    break
+                await _first_of([self.edges_closed], ERROR_BACKOFF_SECONDS)
+                continue
+            if final:
+                break
+            await _first_of([self.wake, self.edges_closed], SWEEP_SECONDS)
+        self.processing_done.set()
+
+    def _in_time(self) -> bool:
+        if self.stopping.is_set() and time.monotonic() > self._stop_deadline:
+            log.warning(logfmt(event="shutdown_grace_over", detail="unprocessed messages wait for the next start"))
+            return False
+        return True
+
+    @staticmethod
+    def _processed(processed: Processed) -> None:
+        # Called in the worker's thread, once per message.
+        log.info(logfmt(message_id=processed.message_id, sender=processed.sender, outcome=processed.outcome.value,
+                        case=processed.case_number, ms=processed.ms, inbound=processed.inbound_id))
+
+    # --- delivery ---------------------------------------------------------------
+
+    async def deliver_queued(self) -> None:
+        """Deliver the outbox whenever processing queued mail or a retry falls due, until processing is done."""
+        while True:
+            final = self.processing_done.is_set()
+            self.queued.clear()
+            try:
                 await self.deliver()
                 pause = await self._until_next_delivery()
             except Exception as exc:  # the database or the mail sink is away; keep going, try again later
-                log.error(logfmt(event="worker_error", error=f"{type(exc).__name__}: {exc}"), exc_info=exc)
+                log.error(logfmt(event="delivery_error", error=f"{type(exc).__name__}: {exc}"), exc_info=exc)
                 pause = ERROR_BACKOFF_SECONDS
             if final:
                 return
-            await self._wait_for_work(pause)
-
-    async def _wait_for_work(self, timeout: float) -> None:
-        waits = [asyncio.create_task(self.wake.wait()), asyncio.create_task(self.edges_closed.wait())]
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in waits:
-            task.cancel()
-
-    async def process_stored(self) -> int:
-        """Process every stored message without an outcome; how many were processed."""
-        assert self.store is not None
-        done, after = 0, 0
-        while batch := await asyncio.to_thread(pending_after, self.store, after):
-            for pending in batch:
-                if self.stopping.is_set() and time.monotonic() > self._stop_deadline:
-                    log.warning(logfmt(event="shutdown_grace_over", detail="unprocessed messages wait for the "
-                                                                           "next start"))
-                    return done
-                done += await self.process_one(pending)
-                after = pending.id
-        return done
-
-    async def process_one(self, pending: Pending) -> int:
-        assert self.store is not None
-        started = time.monotonic()
-        processed = await asyncio.to_thread(process_message, self.store, self.config, pending.id)
-        if processed is None:
-            return 0  # another worker has it, or it was done meanwhile
-        log.info(logfmt(message_id=pending.message_id, sender=pending.sender, outcome=processed.outcome.value,
-                        case=processed.case_number, ms=round((time.monotonic() - started) * 1000),
-                        inbound=pending.id))
-        return 1
+            await _first_of([self.queued, self.processing_done], pause)
 
     async def _until_next_delivery(self) -> float:
         """Seconds to sleep: the sweep interval, or less when a delivery retry falls due sooner."""
@@ -269,3 +252,11 @@ class Daemon:
             sink = f"relay:{self.config.relay.host}" if self.config.relay else f"maildir:{self.config.outgoing_maildir}"
             log.info(logfmt(event="delivered", count=delivered, sink=sink))
         return delivered
+
+
+async def _first_of(events: list[asyncio.Event], timeout: float) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()

@@ -10,22 +10,26 @@ from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 
+from parsers.message import bare_message_id
+
 
 @dataclass(frozen=True)
-class Envelope:
+class FilingHeaders:
+    """What a raw message is filed under before it is parsed."""
+
     message_id: str | None
     sender: str | None
     subject: str
 
 
-def envelope_of(raw: bytes) -> Envelope:
+def filing_headers(raw: bytes) -> FilingHeaders:
     try:
         headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-        message_id = str(headers.get("Message-ID", "") or "").strip().strip("<>").strip() or None
+        message_id = bare_message_id(str(headers.get("Message-ID", "") or "")) or None
         sender = parseaddr(str(headers.get("From", "") or ""))[1].lower() or None
         subject = " ".join(str(headers.get("Subject", "") or "").split())
     except Exception:  # a file that is not mail at all still gets stored and an outcome
-        return Envelope(None, None, "")
+        return FilingHeaders(None, None, "")
     if message_id and (len(message_id) > 900 or any(ch.isspace() for ch in message_id)):
         message_id = None  # a broken Message-ID identifies nothing; fall back to the content hash
-    return Envelope(message_id, sender, subject[:1000])
+    return FilingHeaders(message_id, sender, subject[:1000])

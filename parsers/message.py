@@ -10,18 +10,19 @@ sender's mail client wrote. Nothing here touches a database or the network.
 from __future__ import annotations
 
 import base64
+import email.message
 import binascii
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
-__all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "parse_message"]
+__all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
 
 MAX_FILENAME_LENGTH = 200
 
@@ -75,6 +76,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     is_mime: bool
     defects: tuple[str, ...]
+    # The MIME tree as the standard library parsed it, for readers that need the
+    # structure itself (delivery reports); never shown or stored.
+    structure: email.message.Message = field(repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -113,6 +117,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments=attachments,
         is_mime=_first(headers, "MIME-Version") is not None,
         defects=_defects(mail.defects),
+        structure=mail.message,
     )
 
 
@@ -158,6 +163,11 @@ def _unfold(value: str) -> str:
 
 def _collapse(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def bare_message_id(value: str) -> str:
+    """A Message-ID as intake stores and compares it: no angle brackets, no surrounding space."""
+    return value.strip().strip("<>").strip()
 
 
 def _message_id(value: str | None) -> str | None:

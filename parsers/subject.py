@@ -8,25 +8,59 @@ or asks for a blank template (``template``). Pure functions on strings.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["case_number_tag", "case_type_prefix", "is_forward", "strip_reply_prefixes", "status_request",
-           "template_request"]
+__all__ = ["SubjectParts", "case_number_tag", "case_tag", "case_type_prefix", "is_forward", "read_subject",
+           "starts_with_reply_prefix", "status_request", "strip_reply_prefixes", "template_request"]
 
 # Reply and forward markers of the mail clients our districts use, in English,
 # German (AW, WG), Scandinavian (SV, VS), Dutch (Antw), Italian (R, Rif),
 # Portuguese/Spanish (Enc) and French (TR); with optional counts "Re[2]:", "Re(2):".
+_REPLY_WORDS = ("re", "aw", "sv", "vs", "antw", "rif", "r")
+_STRIPPED_FORWARD_WORDS = ("fwd", "fw", "wg", "enc", "tr")
+# Forward markers that are recognised but not stripped (Dutch, Spanish, Finnish).
+_FORWARD_WORDS = frozenset({*_STRIPPED_FORWARD_WORDS, "vb", "vl", "rv", "doorst"})
+_COUNT = r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]"
 _REPLY_PREFIXES = re.compile(
-    r"^\s*(?:(?:re|fwd|fw|aw|wg|sv|vs|antw|rif|enc|tr|r)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
-    re.IGNORECASE,
-)
+    r"^\s*(?:(?:" + "|".join((*_STRIPPED_FORWARD_WORDS, *_REPLY_WORDS)) + ")" + _COUNT + r"\s*)+", re.IGNORECASE)
+_RE_PREFIX = re.compile(r"^\s*re" + _COUNT, re.IGNORECASE)
+_FIRST_PREFIX = re.compile(r"^\s*(?P<word>[a-z]+)" + _COUNT, re.IGNORECASE)
 _CASE_TAG = re.compile(r"\[\s*case\s*#\s*(\d+)\s*\]", re.IGNORECASE)
 _LEADING_BRACKET = re.compile(r"^\[([^\[\]]*)\]\s*(.*)$", re.DOTALL)
 _TEMPLATE = re.compile(r"^\s*template\b\s*[:\-–—]?\s*(.*?)[\s.!?]*$", re.IGNORECASE | re.DOTALL)
-
-
-_FIRST_PREFIX = re.compile(r"^\s*(?P<word>[a-z]+)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.IGNORECASE)
-_FORWARD_WORDS = {"fwd", "fw", "wg", "tr", "enc", "vb", "vl", "rv", "doorst"}
 _STATUS = re.compile(r"^\s*status\s*[.!?]*\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SubjectParts:
+    """Everything a subject line says, read once."""
+
+    text: str  # the subject as received, on one line
+    topic: str  # without reply prefixes and a leading [Case Type]: the case's subject
+    type_prefix: str | None  # the text of a leading [Case Type], as written
+    case_number: int | None  # the N of a [Case #N] tag
+    is_forward: bool
+    asks_for_template: bool
+    template_type: str | None  # "template Data Restore": the type as written
+    asks_for_status: bool
+
+
+def read_subject(subject: str) -> SubjectParts:
+    type_prefix, topic = case_type_prefix(subject)
+    wants_template, template_type = template_request(subject)
+    return SubjectParts(text=subject, topic=topic, type_prefix=type_prefix, case_number=case_number_tag(subject),
+                        is_forward=is_forward(subject), asks_for_template=wants_template,
+                        template_type=template_type, asks_for_status=status_request(subject))
+
+
+def case_tag(number: int) -> str:
+    """The tag intake writes into the subject of every mail about a case; `case_number_tag` reads it."""
+    return f"[Case #{number}]"
+
+
+def starts_with_reply_prefix(subject: str) -> bool:
+    """Whether the subject already starts with "Re:" (so a reply need not add one)."""
+    return bool(_RE_PREFIX.match(subject))
 
 
 def is_forward(subject: str) -> bool:

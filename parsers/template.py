@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from parsers.quotes import visible_reply
 
-__all__ = ["FieldText", "TemplateParse", "parse_template"]
+__all__ = ["FieldText", "TemplateParse", "parse_template", "parse_visible_text"]
 
 _BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\u2022)\s+")
 _EMPHASIS = "*_"
@@ -62,9 +62,17 @@ class _LabelLine:
 
 
 def parse_template(text: str, labels: Mapping[str, Sequence[str]]) -> TemplateParse:
-    """Split a body into labelled fields; ``labels`` maps every spelling to canonical labels."""
+    """Split a whole body into labelled fields, after cutting its quoted history and signature."""
+    return parse_visible_text(visible_reply(text), labels)
+
+
+def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]]) -> TemplateParse:
+    """Split the new text of a message (see `parsers.quotes`) into labelled fields.
+
+    ``labels`` maps every spelling to canonical labels.
+    """
     known = {label_key(spelling): canonical[0] for spelling, canonical in labels.items() if canonical}
-    lines = visible_lines(text)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     preamble: list[str] = []
     found: list[tuple[_LabelLine, int, list[str]]] = []
     for number, line in enumerate(lines, start=1):
@@ -126,12 +134,6 @@ def _match_question(body: str, known: Mapping[str, str]) -> _LabelLine | None:
 
 
 # --- what part of the body is the template ----------------------------------------
-
-def visible_lines(text: str) -> list[str]:
-    """The body's lines without the quoted reply history and the signature (see `parsers.quotes`)."""
-    visible = visible_reply(text.replace("\r\n", "\n").replace("\r", "\n"))
-    return visible.split("\n")
-
 
 def drop_sign_off(lines: list[str]) -> list[str]:
     """Lines without a trailing "Thanks,\\nJane" paragraph (after a blank line, at most 4 lines)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from dateutil import parser as date_parser
 from rapidfuzz import fuzz, process
 
-from routing.schema import Field, FieldKind
+from parsers.fields import Field, FieldKind
 
 __all__ = ["Coerced", "coerce", "match_choice", "suggestions"]
 

@@ -1,30 +1,53 @@
-"""The decision: from a parsed message to one outcome, with every reason behind it.
+"""The decision: from a parsed `Submission` to one typed outcome, with every reason behind it.
 
-An ordered chain of small steps, each of which either lets the message go on
-or ends the decision (ignore, refuse, ask for information, send templates).
-Nothing here writes anything: the worker acts on the returned `Decision`, and
-`intake ingest --dry-run` prints it.
+store raw → parse → **decide** → act → outbox → deliver. An ordered chain of
+small rules, as in Mailman's chains: each rule looks at the submission and
+either ends the decision with an outcome (ignore, record a bounce, refuse,
+ask for information, send templates or status, add a comment, create a case)
+or lets the message go on, adding a reason to the log as it does. Every policy
+decision is here, the per-sender reply cap included (fed by a read-only
+count). Nothing here writes anything: the act stage carries the outcome out,
+and `intake ingest --dry-run` prints it.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
-from parsers.message import Attachment, ParsedMessage
-from parsers.quotes import visible_reply
-from parsers.subject import case_type_prefix, status_request, strip_reply_prefixes, template_request
-from parsers.template import TemplateParse, parse_template
-from parsers.values import coerce, match_choice
+from parsers.message import ParsedMessage
+from parsers.submission import Submission
+from parsers.values import match_choice
 from routing import rules
+from routing.checks import CheckInput, dates_in_future, missing_required
 from routing.contacts import (AccountView, ContactView, Directory, choose_account, choose_contact, may_file,
                               sender_standing)
-from routing.outcomes import Outcome, Problem, Reply
-from routing.schema import CASE_TYPE, COMMON_FIELDS, CaseType, CaseTypeSpec, known_labels, spec_for
-from routing.threads import CaseView, Threads, ThreadMatch, case_from_our_message_id, match_thread, may_comment
+from routing.outcomes import (AddComment, Answered, AskForInformation, CaseDraft, CommentDraft, CreateCase,
+                              Decision, Ignore, Problem, RecordBounce, Refuse, SendStatus, SendTemplates)
+from routing.schema import (ACCOUNT, CASE_TYPE, COMMON_FIELDS, CONTACT, DESCRIPTION, MODULE, PRIORITY, SUBJECT,
+                            CaseType, CaseTypeSpec, spec_for)
+from routing.states import CaseStatus
+from routing.threads import Threads, ThreadMatch, case_from_our_message_id, match_thread, may_comment
 
-LABELS = known_labels()
+__all__ = ["Policy", "ReplyLog", "Views", "decide"]
+
 _COMMON_LABELS = {f.label for f in COMMON_FIELDS}
+
+
+class ReplyLog(Protocol):
+    """Read-only count of the automatic replies an address was sent."""
+
+    def automatic_replies_since(self, address: str, since: dt.datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class Views:
+    """The read-only look-ups the decision may make."""
+
+    directory: Directory
+    threads: Threads
+    replies: ReplyLog
 
 
 @dataclass(frozen=True)
@@ -42,268 +65,241 @@ class Policy:
     plus_addressing: bool = True
     reopen_window: dt.timedelta = dt.timedelta(days=14)
     trusted_authserv_ids: frozenset[str] = frozenset()
+    auto_replies_per_hour: int = 10
 
 
-@dataclass(frozen=True)
-class CaseDraft:
-    """A case ready to be stored: every value decided, nothing yet written."""
+@dataclass
+class _Context:
+    """One decision in progress: the submission, the look-ups, and the log of reasons so far."""
 
-    spec: CaseTypeSpec
-    account: AccountView
-    contact: ContactView
-    submitted_by: ContactView
-    priority: str
-    priority_note: str | None
-    subject: str
-    description: str
-    fields: dict[str, Any]  # the type's own fields, JSON-ready values
-    fields_as_written: dict[str, str]
-    module: str | None
-    department: str
-    attachments: tuple[Attachment, ...]
-    follows_case: int | None = None  # a late reply to this closed case made the new one
+    submission: Submission
+    views: Views
+    policy: Policy
+    log: list[str] = field(default_factory=list)
+    sender: ContactView | None = None  # once the sender is known to be an active contact
+    spec: CaseTypeSpec | None = None  # once the case type is known
 
     @property
-    def billable(self) -> bool:
-        return self.spec.may_be_billable
+    def message(self) -> ParsedMessage:
+        assert self.submission.message is not None  # the first rule ends the chain for non-mail
+        return self.submission.message
+
+    @property
+    def address(self) -> str:
+        return self.message.from_address or ""
+
+    @property
+    def answer_sender(self) -> tuple[tuple[str, str], ...]:
+        return ((self.message.from_name, self.address),)
+
+    def reasons(self, *more: str) -> tuple[str, ...]:
+        self.log.extend(more)
+        return tuple(self.log)
 
 
-@dataclass(frozen=True)
-class CommentDraft:
-    """A reply on a case's thread, reduced to its new text."""
-
-    case: CaseView
-    author: str  # email address
-    body: str
-    attachments: tuple[Attachment, ...]
-    by_staff: bool
-    reopens: bool
+Rule = Callable[[_Context], Decision | None]
 
 
-@dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    reasons: tuple[str, ...]
-    reply: Reply | None = None
-    problems: tuple[Problem, ...] = ()
-    draft: CaseDraft | None = None
-    case_type: CaseType | None = None
-    # What was understood, label → text as written: pre-fills the template of a needs-information reply.
-    prefill: dict[str, str] = field(default_factory=dict)
-    template_types: tuple[CaseType, ...] = ()
-    comment: CommentDraft | None = None
-    status_of: ContactView | None = None  # a `status` request: list this contact's cases
+def decide(submission: Submission, views: Views, policy: Policy) -> Decision:
+    """The one outcome of a message: the first rule of the chain that decides, then the reply cap."""
+    context = _Context(submission, views, policy)
+    for rule in _CHAIN:
+        decision = rule(context)
+        if decision is not None:
+            return _within_reply_cap(decision, context)
+    raise AssertionError("the last rule of the chain always decides")
 
 
-class _Stop(Exception):
-    """Ends the chain with a decision; raised by a step, caught by `decide`."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.outcome.value)
-        self.decision = decision
+# --- mail nobody should answer ---------------------------------------------------
 
 
-def decide(message: ParsedMessage, size: int, directory: Directory, threads: Threads, policy: Policy) -> Decision:
-    log: list[str] = []
-    try:
-        return _decide(message, size, directory, threads, policy, log)
-    except _Stop as stop:
-        return stop.decision
+def _not_mail(c: _Context) -> Decision | None:
+    if c.submission.message is not None:
+        return None
+    return Ignore(reasons=c.reasons(f"ignored, never answered: not an email message: {c.submission.not_email}"))
 
 
-def _decide(message: ParsedMessage, size: int, directory: Directory, threads: Threads, policy: Policy,
-            log: list[str]) -> Decision:
-    _ignore_automatic(message, policy, log)
-    _refuse_forged(message, policy, log)
-    _refuse_oversize(size, policy, log)
-    _answer_template_request(message, log)
-    _answer_status_request(message, directory, log)
-    _add_to_thread(message, directory, threads, policy, log)
-    sender = _authorized_sender(message, directory, log)
-    parse = parse_template(message.text, LABELS)
-    spec = _case_type(message, parse, log)
-    _permitted(sender, spec, log, parse)
-    return _build_case(message, parse, spec, sender, directory, policy, log)
+def _delivery_report(c: _Context) -> Decision | None:
+    """A bounce or delivery report of a mail system: recorded against our mail, never answered."""
+    report = c.submission.report
+    return RecordBounce(reasons=c.reasons(), report=report) if report is not None else None
 
 
-def _stop(outcome: Outcome, log: list[str], reply: Reply | None = None, **values: Any) -> _Stop:
-    return _Stop(Decision(outcome, tuple(log), reply, **values))
-
-
-def _ignore_automatic(message: ParsedMessage, policy: Policy, log: list[str]) -> None:
-    reason = rules.auto_reply_reason(message, policy.own_addresses)
+def _automatic(c: _Context) -> Decision | None:
+    message = c.message
+    reason = rules.auto_reply_reason(message, c.policy.own_addresses, c.submission.mail_system)
     if reason is None and not message.from_address:
         reason = "no sender address to answer"
-    if reason is None and message.message_id and case_from_our_message_id(message.message_id, policy.secret):
+    if reason is None and message.message_id and case_from_our_message_id(message.message_id, c.policy.secret):
         reason = f"our own message <{message.message_id}> came back"
     if reason:
-        log.append(f"ignored, never answered: {reason}")
-        raise _stop(Outcome.IGNORED, log)
-    log.append(f"sender {message.from_address}; not an automatic message")
+        return Ignore(reasons=c.reasons(f"ignored, never answered: {reason}"))
+    c.log.append(f"sender {message.from_address}; not an automatic message")
+    return None
 
 
-def _refuse_forged(message: ParsedMessage, policy: Policy, log: list[str]) -> None:
+def _forged(c: _Context) -> Decision | None:
     """A forged sender is never answered: the reply would go to someone who did not write."""
-    reason = rules.forged_sender_reason(message, policy.trusted_authserv_ids)
-    if reason:
-        log.append(f"refused, not answered: the sender {message.from_address} is forged: {reason}")
-        raise _stop(Outcome.REFUSED, log)
+    reason = rules.forged_sender_reason(c.message, c.policy.trusted_authserv_ids)
+    if not reason:
+        return None
+    return Refuse(reasons=c.reasons(f"refused, not answered: the sender {c.address} is forged: {reason}"))
 
 
-def _refuse_oversize(size: int, policy: Policy, log: list[str]) -> None:
-    problem = rules.size_problem(size, policy.max_message_bytes)
-    if problem:
-        log.append(f"refused: {size} bytes is over the limit of {policy.max_message_bytes}")
-        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(problem,))
+def _oversize(c: _Context) -> Decision | None:
+    problem = rules.size_problem(c.submission.size, c.policy.max_message_bytes)
+    if problem is None:
+        return None
+    return Refuse(reasons=c.reasons(f"refused: {c.submission.size} bytes is over the limit of "
+                                    f"{c.policy.max_message_bytes}"),
+                  reply_to=c.answer_sender, problems=(problem,))
 
 
-def _answer_template_request(message: ParsedMessage, log: list[str]) -> None:
-    wanted, written = template_request(message.subject)
-    if not wanted:
-        return
+# --- commands in the subject -------------------------------------------------------
+
+
+def _template_request(c: _Context) -> Decision | None:
+    subject = c.submission.subject
+    if not subject.asks_for_template:
+        return None
     types = tuple(CaseType)
-    if written:
-        chosen = match_choice(written, CASE_TYPE.choices, CASE_TYPE.choice_aliases)
+    if subject.template_type:
+        chosen = match_choice(subject.template_type, CASE_TYPE.choices, CASE_TYPE.choice_aliases)
         if chosen:
             types = (CaseType(chosen),)
         else:
-            log.append(f"'{written}' is not a case type; sending every template")
-    log.append("template request: sending " + ", ".join(t.value for t in types))
-    raise _stop(Outcome.TEMPLATE_SENT, log, Reply.TEMPLATE, template_types=types)
+            c.log.append(f"'{subject.template_type}' is not a case type; sending every template")
+    return SendTemplates(reasons=c.reasons("template request: sending " + ", ".join(t.value for t in types)),
+                         reply_to=c.answer_sender, types=types)
 
 
-def _answer_status_request(message: ParsedMessage, directory: Directory, log: list[str]) -> None:
+def _status_request(c: _Context) -> Decision | None:
     """Subject `status`: the sender's open cases and those closed in the last 90 days."""
-    if not status_request(message.subject):
-        return
-    address = message.from_address or ""
-    sender = directory.contact_by_email(address)
+    if not c.submission.subject.asks_for_status:
+        return None
+    sender = c.views.directory.contact_by_email(c.address)
     if sender is None or not sender.active:
-        refusal = sender_standing(sender, address)
-        reason = refusal.reason if refusal else f"{address} is not an active contact"
-        log.append(f"refused status request: {reason}")
-        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(reason, refuse=True),))
-    log.append(f"status request from {sender.full_name}")
-    raise _stop(Outcome.STATUS_SENT, log, Reply.STATUS, status_of=sender)
+        refusal = sender_standing(sender, c.address)
+        reason = refusal.reason if refusal else f"{c.address} is not an active contact"
+        return _refuse(c, f"refused status request: {reason}", reason)
+    return SendStatus(reasons=c.reasons(f"status request from {sender.full_name}"), reply_to=c.answer_sender,
+                      contact=sender)
 
 
-def _add_to_thread(message: ParsedMessage, directory: Directory, threads: Threads, policy: Policy,
-                   log: list[str]) -> None:
+# --- replies on a case's thread ------------------------------------------------------
+
+
+def _reply_on_a_thread(c: _Context) -> Decision | None:
     """A reply on a case's thread becomes a comment (or, long after closing, a follow-up case)."""
-    match = match_thread(message, threads, policy.secret, policy.support_addresses, policy.plus_addressing)
+    policy = c.policy
+    match = match_thread(c.message, c.submission.subject, c.views.threads, policy.secret, policy.support_addresses,
+                         policy.plus_addressing)
     if match is None:
-        return
-    address = message.from_address or ""
-    log.append(f"reply to case #{match.case.number}: {match.how}")
-    sender = directory.contact_by_email(address)
-    refusal = may_comment(sender, address, match.case, policy.staff_addresses)
+        return None
+    c.log.append(f"reply to case #{match.case.number}: {match.how}")
+    sender = c.views.directory.contact_by_email(c.address)
+    refusal = may_comment(sender, c.address, match.case, policy.staff_addresses)
     if refusal:
-        log.append(f"refused: {refusal}")
-        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(refusal, refuse=True),))
-    body = visible_reply(message.text, message.html)
-    if not body.strip() and not message.attachments:
-        log.append("ignored: the reply has no new text and no attachments")
-        raise _stop(Outcome.IGNORED, log)
+        return _refuse(c, f"refused: {refusal}", refusal)
+    body = c.submission.new_text
+    if not body.strip() and not c.message.attachments:
+        return Ignore(reasons=c.reasons("ignored: the reply has no new text and no attachments"))
     case = match.case
-    if case.status == "closed" and case.closed is not None and policy.now - case.closed > policy.reopen_window:
-        raise _Stop(_follow_up(message, match, body, sender, directory, policy, log))
-    by_staff = address in policy.staff_addresses
-    reopens = case.status in ("resolved", "closed") and not by_staff
-    log.append(f"comment added to case #{case.number}" + (f"; reopens it ({case.status})" if reopens else ""))
-    comment = CommentDraft(case, address, body, message.attachments, by_staff, reopens)
-    raise _stop(Outcome.COMMENT_ADDED, log, comment=comment)
+    if case.status == CaseStatus.CLOSED and case.closed is not None and policy.now - case.closed > policy.reopen_window:
+        return _follow_up(c, match, body, sender)
+    by_staff = c.address in policy.staff_addresses
+    reopens = case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED) and not by_staff
+    comment = CommentDraft(case, c.address, body, c.message.attachments, by_staff, reopens)
+    return AddComment(reasons=c.reasons(f"comment added to case #{case.number}"
+                                        + (f"; reopens it ({case.status})" if reopens else "")), comment=comment)
 
 
-def _follow_up(message: ParsedMessage, match: ThreadMatch, body: str, sender: ContactView | None,
-               directory: Directory, policy: Policy, log: list[str]) -> Decision:
+def _follow_up(c: _Context, match: ThreadMatch, body: str, sender: ContactView | None) -> Decision:
     """A new case of the same type for the same district, linked to the closed one."""
     old = match.case
-    contact = directory.contact_by_email(old.contact_email) or sender
+    contact = c.views.directory.contact_by_email(old.contact_email) or sender
     if contact is None or sender is None:
-        log.append("refused: the follow-up has no contact to file it for")
-        reason = f"Case #{old.number} is closed; please send a new case."
-        return Decision(Outcome.REFUSED, tuple(log), Reply.REFUSAL, (Problem(reason, refuse=True),))
+        return _refuse(c, "refused: the follow-up has no contact to file it for",
+                       f"Case #{old.number} is closed; please send a new case.")
     spec = spec_for(CaseType(old.case_type))
-    account = AccountView(old.account_id, old.account_name)
-    days = policy.reopen_window.days
-    log.append(f"case #{old.number} was closed more than {days} days ago: a new case follows it")
-    draft = CaseDraft(spec=spec, account=account, contact=contact, submitted_by=sender,
-                      priority=rules.decide_priority(spec, None).priority, priority_note=None,
+    c.log.append(f"case #{old.number} was closed more than {c.policy.reopen_window.days} days ago: "
+                 f"a new case follows it")
+    draft = CaseDraft(spec=spec, account=AccountView(old.account_id, old.account_name), contact=contact,
+                      submitted_by=sender, priority=rules.decide_priority(spec, None).priority, priority_note=None,
                       subject=old.subject, description=body, fields={}, fields_as_written={}, module=None,
-                      department=policy.department_for(spec.case_type), attachments=message.attachments,
+                      department=c.policy.department_for(spec.case_type), attachments=c.message.attachments,
                       follows_case=old.number)
-    log.append(f"case created: {spec.case_type.value}, following case #{old.number}")
-    return Decision(Outcome.CASE_CREATED, tuple(log), Reply.ACKNOWLEDGEMENT, draft=draft, case_type=spec.case_type)
+    return _create(c, draft, f"case created: {spec.case_type.value}, following case #{old.number}")
 
 
-def _authorized_sender(message: ParsedMessage, directory: Directory, log: list[str]) -> ContactView:
-    address = message.from_address or ""
-    sender = directory.contact_by_email(address)
-    refusal = sender_standing(sender, address)
+# --- a new case ---------------------------------------------------------------------
+
+
+def _sender_may_file_cases(c: _Context) -> Decision | None:
+    sender = c.views.directory.contact_by_email(c.address)
+    refusal = sender_standing(sender, c.address)
     if refusal:
-        log.append(f"refused: {refusal.reason}")
-        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(refusal.reason, refuse=True),))
+        return _refuse(c, f"refused: {refusal.reason}", refusal.reason)
     assert sender is not None  # sender_standing refuses unknown senders
-    log.append(f"sender is an active {sender.contact_type.value} contact ({sender.full_name})")
-    return sender
+    c.log.append(f"sender is an active {sender.contact_type.value} contact ({sender.full_name})")
+    c.sender = sender
+    return None
 
 
-def _case_type(message: ParsedMessage, parse: TemplateParse, log: list[str]) -> CaseTypeSpec:
-    written = parse.get(CASE_TYPE.label)
-    prefix, _ = case_type_prefix(strip_reply_prefixes(message.subject))
-    text, where = (written.text, "Case Type field") if written and written.text else (prefix, "subject prefix")
-    if text:
-        chosen = match_choice(text, CASE_TYPE.choices, CASE_TYPE.choice_aliases)
-        if chosen:
-            log.append(f"case type {chosen} (from the {where} '{text}')")
-            return spec_for(CaseType(chosen))
-        problem = Problem(f"'{text}' is not a case type we know. Choose one of: "
-                          + ", ".join(t.value for t in CaseType) + ".", CASE_TYPE.label)
-    elif not message.text.strip():
-        problem = Problem("Your message has no text. Please describe your request using the case template "
-                          "below.", CASE_TYPE.label)
-    elif not parse.fields:
-        problem = Problem("We could not find a case template in your message. Please fill in the template "
-                          "below, one 'Field: value' line per field, starting with the Case Type.", CASE_TYPE.label)
-    else:
-        problem = Problem("The Case Type is missing. Add a 'Case Type:' line with one of: "
-                          + ", ".join(t.value for t in CaseType) + ".", CASE_TYPE.label)
-    log.append(f"needs information: {problem.message}")
-    raise _stop(Outcome.NEEDS_INFORMATION, log, Reply.NEEDS_INFORMATION, problems=(problem,),
-                prefill=_prefill(message, parse, None))
+def _case_type_named(c: _Context) -> Decision | None:
+    form = c.submission.form
+    if form.case_type is not None:
+        c.log.append(f"case type {form.case_type} (from the {form.case_type_source} '{form.case_type_written}')")
+        c.spec = spec_for(CaseType(form.case_type))
+        return None
+    problem = Problem(_why_no_case_type(c.submission), CASE_TYPE.label)
+    return AskForInformation(reasons=c.reasons(f"needs information: {problem.message}"), reply_to=c.answer_sender,
+                             problems=(problem,), prefill=dict(form.prefill))
 
 
-def _permitted(sender: ContactView, spec: CaseTypeSpec, log: list[str], parse: TemplateParse) -> None:
-    refusal = may_file(sender, spec)
-    if refusal:
-        log.append(f"refused: {refusal.reason}")
-        raise _stop(Outcome.REFUSED, log, Reply.REFUSAL, problems=(Problem(refusal.reason, refuse=True),),
-                    case_type=spec.case_type)
+def _why_no_case_type(submission: Submission) -> str:
+    written = submission.form.case_type_written
+    names = ", ".join(t.value for t in CaseType)
+    if written:
+        return f"'{written}' is not a case type we know. Choose one of: {names}."
+    if not submission.message or not submission.message.text.strip():
+        return "Your message has no text. Please describe your request using the case template below."
+    if not submission.template.fields:
+        return ("We could not find a case template in your message. Please fill in the template below, one "
+                "'Field: value' line per field, starting with the Case Type.")
+    return f"The Case Type is missing. Add a 'Case Type:' line with one of: {names}."
 
 
-def _build_case(message: ParsedMessage, parse: TemplateParse, spec: CaseTypeSpec, sender: ContactView,
-                directory: Directory, policy: Policy, log: list[str]) -> Decision:
+def _sender_may_file_this_type(c: _Context) -> Decision | None:
+    assert c.sender is not None and c.spec is not None
+    refusal = may_file(c.sender, c.spec)
+    return _refuse(c, f"refused: {refusal.reason}", refusal.reason, c.spec.case_type) if refusal else None
+
+
+def _the_case(c: _Context) -> Decision:
+    """Account, contact and every field checked: the case, or everything wrong with it at once."""
+    sender, spec, form = c.sender, c.spec, c.submission.form
+    assert sender is not None and spec is not None
     problems: list[Problem] = []
-    account = _resolved(choose_account(sender, _text(parse, "Account")), "Account", problems)
+    account = _resolved(choose_account(sender, _written(c, ACCOUNT.label)), ACCOUNT.label, problems)
     contact = None
     if isinstance(account, AccountView):
-        contact = _resolved(choose_contact(sender, account, _text(parse, "Contact"), directory), "Contact", problems)
-    values, written = _typed_fields(spec, parse, problems, log)
-    _fill_subject_and_description(message, parse, values, written, log)
-    typed = rules.TypedFields(values, written)
-    problems += rules.missing_required(spec, typed)
-    problems += rules.dates_in_future(spec, typed, policy.today)
-    problems += rules.data_restore_window(spec, typed, policy.today)
-    if isinstance(contact, ContactView):
-        problems += rules.sql_server_needs_bootcamp(spec, typed, contact)
+        contact = _resolved(choose_contact(sender, account, _written(c, CONTACT.label), c.views.directory),
+                            CONTACT.label, problems)
+    problems += [Problem(error.message, error.label) for error in form.errors]
+    c.log.extend(form.notes)
+    case = CheckInput(spec, form.values, form.written, c.policy.today,
+                      contact if isinstance(contact, ContactView) else None)
+    for check in (missing_required, dates_in_future, *spec.checks):
+        problems += check(case)
     if problems or not isinstance(account, AccountView) or not isinstance(contact, ContactView):
-        refuse = any(p.refuse for p in problems)
-        outcome, reply = (Outcome.REFUSED, Reply.REFUSAL) if refuse else (Outcome.NEEDS_INFORMATION,
-                                                                           Reply.NEEDS_INFORMATION)
-        log.extend(f"{outcome.value.replace('_', ' ')}: {p.message}" for p in problems)
-        return Decision(outcome, tuple(log), reply, tuple(problems), case_type=spec.case_type,
-                        prefill=_prefill(message, parse, spec))
-    return _draft(message, spec, account, contact, sender, values, written, policy, log)
+        return _problems(c, spec, problems)
+    return _create(c, _draft(c, spec, account, contact, sender), f"case created: {spec.case_type.value}")
+
+
+def _written(c: _Context, label: str) -> str | None:
+    found = c.submission.template.get(label)
+    return found.text if found and found.text else None
 
 
 def _resolved(choice: Any, label: str, problems: list[Problem]) -> Any:
@@ -312,82 +308,77 @@ def _resolved(choice: Any, label: str, problems: list[Problem]) -> Any:
     return choice.value
 
 
-def _text(parse: TemplateParse, label: str) -> str | None:
-    found = parse.get(label)
-    return found.text if found and found.text else None
+def _problems(c: _Context, spec: CaseTypeSpec, problems: Sequence[Problem]) -> Decision:
+    """Refused when a problem cannot be fixed by resending; else ask for what is missing."""
+    prefill = dict(c.submission.form.prefill)
+    if any(p.refuse for p in problems):
+        reasons = c.reasons(*(f"refused: {p.message}" for p in problems))
+        return Refuse(reasons=reasons, reply_to=c.answer_sender, problems=tuple(problems), case_type=spec.case_type)
+    reasons = c.reasons(*(f"needs information: {p.message}" for p in problems))
+    return AskForInformation(reasons=reasons, reply_to=c.answer_sender, problems=tuple(problems),
+                             case_type=spec.case_type, prefill=prefill)
 
 
-def _typed_fields(spec: CaseTypeSpec, parse: TemplateParse, problems: list[Problem],
-                  log: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    values: dict[str, Any] = {}
-    written: dict[str, str] = {}
-    for found in parse.fields:
-        field_spec = spec.field(found.label)
-        if field_spec is None:
-            log.append(f"field '{found.written}' does not apply to {spec.case_type.value} cases; ignored")
-            continue
-        if found.label in ("Account", "Contact", "Case Type"):
-            continue
-        coerced = coerce(field_spec, found.text)
-        written[found.label] = found.text
-        values[found.label] = coerced.value
-        if coerced.error:
-            problems.append(Problem(coerced.error, found.label))
-        if coerced.note:
-            log.append(f"{found.label}: {coerced.note}")
-    for label in parse.repeated:
-        log.append(f"field '{label}' was given more than once; the first value was used")
-    return values, written
-
-
-def _fill_subject_and_description(message: ParsedMessage, parse: TemplateParse, values: dict[str, Any],
-                                  written: dict[str, str], log: list[str]) -> None:
-    """The email Subject is the case Subject when the body gives none; free text before the template
-    is the Description when the body has no Description field."""
-    if not values.get("Subject"):
-        _, subject = case_type_prefix(strip_reply_prefixes(message.subject))
-        if subject:
-            values["Subject"] = written["Subject"] = subject
-            log.append("Subject taken from the email subject")
-    if not values.get("Description") and parse.preamble:
-        values["Description"] = written["Description"] = parse.preamble
-        log.append("Description taken from the text before the template")
-
-
-def _prefill(message: ParsedMessage, parse: TemplateParse, spec: CaseTypeSpec | None) -> dict[str, str]:
-    """Label → text as written, for every field understood, to pre-fill the template in a reply."""
-    prefill = {f.label: f.text for f in parse.fields if spec is None or spec.field(f.label)}
-    if spec is not None:
-        prefill[CASE_TYPE.label] = spec.case_type.value
-    if not prefill.get("Subject"):
-        _, subject = case_type_prefix(strip_reply_prefixes(message.subject))
-        if subject:
-            prefill["Subject"] = subject
-    return prefill
-
-
-def _draft(message: ParsedMessage, spec: CaseTypeSpec, account: AccountView, contact: ContactView,
-           sender: ContactView, values: dict[str, Any], written: dict[str, str], policy: Policy,
-           log: list[str]) -> Decision:
-    priority = rules.decide_priority(spec, values.get("Priority"))
-    log.append(f"priority {priority.priority}" + (f": {priority.note}" if priority.note else
-                                                   " (as written)" if values.get("Priority") else " (default)"))
-    log.append(f"account {account.name}; contact {contact.full_name}"
-               + (f", submitted by {sender.full_name} on their behalf" if contact.id != sender.id else ""))
-    department = policy.department_for(spec.case_type)
-    log.append(f"routed to {department}" + ("; may be billable" if spec.may_be_billable else ""))
+def _draft(c: _Context, spec: CaseTypeSpec, account: AccountView, contact: ContactView,
+           sender: ContactView) -> CaseDraft:
+    values, written = c.submission.form.values, c.submission.form.written
+    priority = rules.decide_priority(spec, values.get(PRIORITY.label))
+    c.log.append(f"priority {priority.priority}" + (f": {priority.note}" if priority.note else
+                                                     " (as written)" if values.get(PRIORITY.label) else " (default)"))
+    c.log.append(f"account {account.name}; contact {contact.full_name}"
+                 + (f", submitted by {sender.full_name} on their behalf" if contact.id != sender.id else ""))
+    department = c.policy.department_for(spec.case_type)
+    c.log.append(f"routed to {department}" + ("; may be billable" if spec.may_be_billable else ""))
     own = {label: _json_ready(v) for label, v in values.items() if label not in _COMMON_LABELS}
-    draft = CaseDraft(
+    return CaseDraft(
         spec=spec, account=account, contact=contact, submitted_by=sender,
         priority=priority.priority, priority_note=priority.note,
-        subject=str(values["Subject"])[:500], description=str(values["Description"]),
+        subject=str(values[SUBJECT.label])[:500], description=str(values[DESCRIPTION.label]),
         fields=own, fields_as_written={k: v for k, v in written.items() if k not in _COMMON_LABELS},
-        module=values.get("Module"), department=department, attachments=message.attachments)
-    log.append(f"case created: {spec.case_type.value}")
-    return Decision(Outcome.CASE_CREATED, tuple(log), Reply.ACKNOWLEDGEMENT, draft=draft,
-                    case_type=spec.case_type)
+        module=values.get(MODULE.label), department=department, attachments=c.message.attachments)
 
 
 def _json_ready(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
+
+# --- outcomes and the reply cap ------------------------------------------------------------
+
+
+def _create(c: _Context, draft: CaseDraft, reason: str) -> CreateCase:
+    # A case filed on someone's behalf is acknowledged to them too.
+    also = ((draft.contact.full_name, draft.contact.email),) if draft.on_behalf else ()
+    return CreateCase(reasons=c.reasons(reason), reply_to=(*c.answer_sender, *also), draft=draft)
+
+
+def _refuse(c: _Context, reason: str, problem: str, case_type: CaseType | None = None) -> Refuse:
+    return Refuse(reasons=c.reasons(reason), reply_to=c.answer_sender, problems=(Problem(problem, refuse=True),),
+                  case_type=case_type)
+
+
+def _within_reply_cap(decision: Decision, c: _Context) -> Decision:
+    """At most `auto_replies_per_hour` automatic replies to one address an hour: a loop that slips
+    past every other check ends here."""
+    if not isinstance(decision, Answered) or not decision.reply_to:
+        return decision
+    limit = c.policy.auto_replies_per_hour
+    sent = c.views.replies.automatic_replies_since(c.address, c.policy.now - dt.timedelta(hours=1))
+    if sent < limit:
+        return decision
+    return decision.unanswered(f"no reply sent: {c.address} already had {limit} automatic replies this hour")
+
+
+_CHAIN: tuple[Rule, ...] = (
+    _not_mail,
+    _delivery_report,
+    _automatic,
+    _forged,
+    _oversize,
+    _template_request,
+    _status_request,
+    _reply_on_a_thread,
+    _sender_may_file_cases,
+    _case_type_named,
+    _sender_may_file_this_type,
+    _the_case,
+)

@@ -9,18 +9,10 @@ in the code branches on a case type's name.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-class FieldKind(enum.Enum):
-    TEXT = "text"
-    MULTILINE = "multi-line text"
-    DATE = "date"
-    ENUM = "enum"
-    MULTI_CHOICE = "multi-choice"
-    EMAIL = "email"
-    PHONE = "phone"
-    CONSENT = "consent"  # a written statement that must affirm (Written Permission)
+from parsers.fields import Field, FieldKind, FormSchema
+from routing.checks import CaseCheck, loss_within_retention, needs_schema_bootcamp
 
 
 class ContactType(str, enum.Enum):
@@ -95,27 +87,19 @@ TECHNICAL_SERVICES_TYPES = (
 SERVER_ACCESS_REQUEST_TYPES = ("Server", "SQL Server", "SSRS")
 SQL_SERVER_ACCESS = "SQL Server"
 
-CONTACT_REQUEST_TYPES = ("Add", "Modify", "Replace", "Remove")
 
 
-@dataclass(frozen=True)
-class Field:
-    """One field of a case form.
+class ContactRequest(str, enum.Enum):
+    """What an approved Modify Support Contacts case does to the contact registry."""
 
-    ``label`` is written exactly as the seed writes it; it is the key of the
-    field everywhere (stored case fields, JSON output, templates). ``aliases``
-    are other labels a person might type. ``choices`` lists the allowed values
-    of an enum or multi-choice field; ``choice_aliases`` maps other spellings to
-    one of them. ``hint`` is shown in the blank template.
-    """
+    ADD = "Add"
+    MODIFY = "Modify"
+    REPLACE = "Replace"
+    REMOVE = "Remove"
 
-    label: str
-    kind: FieldKind
-    aliases: tuple[str, ...] = ()
-    choices: tuple[str, ...] = ()
-    choice_aliases: dict[str, str] = field(default_factory=dict)
-    hint: str = ""
-    future_only: bool = False  # a date that must be after the day the mail arrives
+
+CONTACT_REQUEST_TYPES = tuple(r.value for r in ContactRequest)
+DATA_RETENTION_DAYS = 30
 
 
 # Fields every case type shows. Account and Contact are resolved against the
@@ -197,18 +181,19 @@ SERVER_ACCESS_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Access Type
 CONTACT_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Change", "Kind of Request"), choices=CONTACT_REQUEST_TYPES,
                              choice_aliases={"New": "Add", "Update": "Modify", "Delete": "Remove", "Change": "Modify"},
                              hint="Add, Modify, Replace or Remove")
-CONTACT_FIRST_NAME = Field("Contact First Name", FieldKind.TEXT, ("First Name",))
-CONTACT_LAST_NAME = Field("Contact Last Name", FieldKind.TEXT, ("Last Name",))
+CONTACT_FIRST_NAME = Field("Contact First Name", FieldKind.TEXT, ("First Name",), contact_attribute="first_name")
+CONTACT_LAST_NAME = Field("Contact Last Name", FieldKind.TEXT, ("Last Name",), contact_attribute="last_name")
 CONTACT_EMAIL = Field("Contact Email", FieldKind.EMAIL, ("Contact Email Address",))
-CONTACT_TITLE = Field("Contact Title", FieldKind.TEXT, ("Job Title",))
-CONTACT_PRIMARY_PHONE = Field("Contact Primary Phone", FieldKind.PHONE, ("Primary Phone",))
-CONTACT_SECONDARY_PHONE = Field("Contact Secondary Phone", FieldKind.PHONE, ("Secondary Phone", "Alternate Phone"))
+CONTACT_TITLE = Field("Contact Title", FieldKind.TEXT, ("Job Title",), contact_attribute="title")
+CONTACT_PRIMARY_PHONE = Field("Contact Primary Phone", FieldKind.PHONE, ("Primary Phone",), contact_attribute="primary_phone")
+CONTACT_SECONDARY_PHONE = Field("Contact Secondary Phone", FieldKind.PHONE, ("Secondary Phone", "Alternate Phone"), contact_attribute="secondary_phone")
 CONTACT_TYPE = Field("Contact Type", FieldKind.ENUM, (), choices=tuple(t.value for t in ContactType),
                      choice_aliases={"Read-Only": "Read Only", "ReadOnly": "Read Only", "Tech": "Technical"},
-                     hint="Authorized, Technical or Read Only")
+                     hint="Authorized, Technical or Read Only", contact_attribute="contact_type")
 AREA_OF_RESPONSIBILITY = Field("Area of Responsibility", FieldKind.MULTI_CHOICE,
                                ("Areas of Responsibility",), choices=AREAS_OF_RESPONSIBILITY,
-                               hint="one or more, separated by commas: " + ", ".join(AREAS_OF_RESPONSIBILITY))
+                               hint="one or more, separated by commas: " + ", ".join(AREAS_OF_RESPONSIBILITY),
+                               contact_attribute="areas")
 CONTACT_REPLACEMENT_NAME = Field("Contact Replacement Name", FieldKind.TEXT,
                                  ("Replacement Name", "Replacing", "Contact to Remove", "Contact Being Replaced"),
                                  hint="if replacing, the contact to remove")
@@ -226,6 +211,15 @@ AUTHORIZED_ONLY = frozenset({ContactType.AUTHORIZED})
 
 
 @dataclass(frozen=True)
+class RequiredWhen:
+    """When `field` has `value`, `fields` are required too (Modify Support Contacts: Add needs a Contact Type)."""
+
+    field: Field
+    value: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
 class CaseTypeSpec:
     """One row of the case-type table."""
 
@@ -234,31 +228,41 @@ class CaseTypeSpec:
     department: str
     may_be_billable: bool
     fields: tuple[Field, ...]  # the type's own fields, in form order
-    required: frozenset[str]  # labels, common fields included
+    required: frozenset[Field]  # common fields included
     filed_by: frozenset[ContactType]
-    # (label, value, labels): when the field `label` has `value`, `labels` are required too.
-    required_when: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    required_when: tuple[RequiredWhen, ...] = ()
+    checks: tuple[CaseCheck, ...] = ()  # the type's own rules, run after the generic ones
+    allows_critical: bool = False  # Priority Critical is for outages only
+    changes_contacts: bool = False  # approving the case applies it to the contact registry
 
     def field(self, label: str) -> Field | None:
-        for f in self.all_fields:
-            if f.label == label:
-                return f
-        return None
+        return next((f for f in self.all_fields if f.label == label), None)
 
     @property
     def all_fields(self) -> tuple[Field, ...]:
         return COMMON_FIELDS + self.fields
 
+    def required_note(self, field: Field) -> str:
+        """"required", "required when Request Type is Add or Replace", or ""."""
+        if field is CASE_TYPE or field in self.required:
+            return "required"
+        conditions = [c for c in self.required_when if field in c.fields]
+        if not conditions:
+            return ""
+        return f"required when {conditions[0].field.label} is " + " or ".join(c.value for c in conditions)
+
 
 def _spec(case_type: CaseType, description: str, department: str, fields: tuple[Field, ...],
-          required: tuple[str, ...] = (), *, billable: bool = False,
-          filed_by: frozenset[ContactType] | None = None,
-          required_when: tuple[tuple[str, str, tuple[str, ...]], ...] = ()) -> CaseTypeSpec:
+          required: tuple[Field, ...] = (), *, billable: bool = False,
+          filed_by: frozenset[ContactType] | None = None, required_when: tuple[RequiredWhen, ...] = (),
+          checks: tuple[CaseCheck, ...] = (), allows_critical: bool = False,
+          changes_contacts: bool = False) -> CaseTypeSpec:
     if filed_by is None:
         # Technical contacts may not ask for anything that may be billed.
         filed_by = AUTHORIZED_ONLY if billable else frozenset({ContactType.AUTHORIZED, ContactType.TECHNICAL})
     return CaseTypeSpec(case_type, description, department, billable, fields,
-                        frozenset(("Subject", "Description") + required), filed_by, required_when)
+                        frozenset((SUBJECT, DESCRIPTION) + required), filed_by, required_when, checks,
+                        allows_critical, changes_contacts)
 
 
 CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
@@ -266,37 +270,42 @@ CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
           "Application Support",
           (APPLICATION_TYPE, MODULE, STEPS_TO_REPRODUCE, ENVIRONMENT_CHANGES, ERROR_MESSAGE, EXPECTED_RESULTS,
            WHO_IS_IMPACTED, ISSUE_BEGAN),
-          ("Module", "Steps to Reproduce", "Expected Results", "Who is impacted?")),
+          (MODULE, STEPS_TO_REPRODUCE, EXPECTED_RESULTS, WHO_IS_IMPACTED)),
     _spec(CaseType.ASK_A_QUESTION, "Ask a how-to question or for advice.", "Application Support",
-          (MODULE, LOCATION_WITHIN_PRODUCT), ("Module",)),
+          (MODULE, LOCATION_WITHIN_PRODUCT), (MODULE,)),
     _spec(CaseType.REPORT_AN_OUTAGE, "Campus is inaccessible for all (or most) users.", "Hosting Operations",
-          (ERROR_MESSAGE,)),
+          (ERROR_MESSAGE,), allows_critical=True),
     _spec(CaseType.REQUEST_TRAINING, "Enter a request to schedule Infinite Campus training.", "Training",
           (TRAINING_REQUEST_TYPE, PREFERRED_TRAINING_DATE, PREFERRED_TRAINING_DATE_2, PREFERRED_TRAINING_DATE_3),
-          ("Request Type", "Preferred Training Date")),
+          (TRAINING_REQUEST_TYPE, PREFERRED_TRAINING_DATE)),
     _spec(CaseType.DATA_RESTORE, "Request lost or deleted data be restored. We require your written permission.",
           "Hosting Operations",
           (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
-          ("Module", "Approximate Date of Loss", "Reason for Restore", "Written Permission")),
+          (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
+          checks=(loss_within_retention(APPROXIMATE_DATE_OF_LOSS, DATA_RETENTION_DAYS),)),
     _spec(CaseType.SERVER_ISSUE, "Report an issue with your campus server.", "Hosting Operations",
-          (MODULE, ERROR_MESSAGE, ISSUE_BEGAN), ("Module",)),
+          (MODULE, ERROR_MESSAGE, ISSUE_BEGAN), (MODULE,)),
     _spec(CaseType.SERVER_ACCESS, "Request Server, SQL Server, or SSRS Access.", "Hosting Operations",
-          (SERVER_ACCESS_REQUEST_TYPE,), ("Request Type",), filed_by=AUTHORIZED_ONLY),
+          (SERVER_ACCESS_REQUEST_TYPE,), (SERVER_ACCESS_REQUEST_TYPE,), filed_by=AUTHORIZED_ONLY,
+          checks=(needs_schema_bootcamp(SERVER_ACCESS_REQUEST_TYPE, SQL_SERVER_ACCESS),)),
     _spec(CaseType.MODIFY_SUPPORT_CONTACTS, "Update or Replace your current Authorized Contacts.", "Client Services",
           (CONTACT_REQUEST_TYPE, CONTACT_FIRST_NAME, CONTACT_LAST_NAME, CONTACT_EMAIL, CONTACT_TITLE,
            CONTACT_PRIMARY_PHONE, CONTACT_SECONDARY_PHONE, CONTACT_TYPE, AREA_OF_RESPONSIBILITY,
            CONTACT_REPLACEMENT_NAME),
-          ("Request Type", "Contact First Name", "Contact Last Name", "Contact Email"), filed_by=AUTHORIZED_ONLY,
-          required_when=(("Request Type", "Add", ("Contact Type", "Area of Responsibility", "Contact Primary Phone")),
-                         ("Request Type", "Replace", ("Contact Type", "Area of Responsibility",
-                                                      "Contact Replacement Name")))),
+          (CONTACT_REQUEST_TYPE, CONTACT_FIRST_NAME, CONTACT_LAST_NAME, CONTACT_EMAIL), filed_by=AUTHORIZED_ONLY,
+          required_when=(
+              RequiredWhen(CONTACT_REQUEST_TYPE, ContactRequest.ADD.value,
+                           (CONTACT_TYPE, AREA_OF_RESPONSIBILITY, CONTACT_PRIMARY_PHONE)),
+              RequiredWhen(CONTACT_REQUEST_TYPE, ContactRequest.REPLACE.value,
+                           (CONTACT_TYPE, AREA_OF_RESPONSIBILITY, CONTACT_REPLACEMENT_NAME))),
+          changes_contacts=True),
     _spec(CaseType.REQUEST_CONSULTING, "Request time with an Infinite Campus Business Consultant.", "Business Consulting",
-          (PREFERRED_CONSULT_DATE, PREFERRED_CONSULT_DATE_2, PREFERRED_CONSULT_DATE_3), ("Preferred Consult Date",),
+          (PREFERRED_CONSULT_DATE, PREFERRED_CONSULT_DATE_2, PREFERRED_CONSULT_DATE_3), (PREFERRED_CONSULT_DATE,),
           billable=True),
     _spec(CaseType.REQUEST_TECHNICAL_SERVICES,
           "Report an issue with an existing Technical Services project, request a new project, or modify one.",
           "Technical Services",
-          (TECHNICAL_SERVICES_TYPE, MODULE, DESIRED_COMPLETION_DATE), ("Type", "Module"), billable=True),
+          (TECHNICAL_SERVICES_TYPE, MODULE, DESIRED_COMPLETION_DATE), (TECHNICAL_SERVICES_TYPE, MODULE), billable=True),
 )}
 
 
@@ -319,3 +328,14 @@ def known_labels() -> dict[str, list[str]]:
                 if f.label not in labels:
                     labels.append(f.label)
     return names
+
+
+def form_schema() -> FormSchema:
+    """The table as the parse stage reads it (see `parsers.fields.FormSchema`)."""
+    return FormSchema(labels=known_labels(), case_type=CASE_TYPE, subject=SUBJECT, description=DESCRIPTION,
+                      fields_by_type={t.value: spec.all_fields for t, spec in CASE_TYPES.items()},
+                      not_typed=frozenset((ACCOUNT.label, CONTACT.label, CASE_TYPE.label)),
+                      common=frozenset(f.label for f in COMMON_FIELDS))
+
+
+FORMS = form_schema()

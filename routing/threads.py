@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from parsers.message import ParsedMessage
-from parsers.subject import case_number_tag, is_forward
+from parsers.subject import SubjectParts
 from routing.contacts import ContactView
 
 TOKEN_LENGTH = 12
@@ -87,10 +87,10 @@ class ThreadMatch:
     how: str  # for the decision log
 
 
-def match_thread(message: ParsedMessage, threads: Threads, secret: str,
+def match_thread(message: ParsedMessage, subject: SubjectParts, threads: Threads, secret: str,
                  support_addresses: Iterable[str], plus_addressing: bool) -> ThreadMatch | None:
     """The case this message replies to, or None for a new conversation. Forwarding is not replying."""
-    if is_forward(message.subject):
+    if subject.is_forward:
         return None
     for reference in (message.in_reply_to, *reversed(message.references)):
         if not reference:
@@ -99,7 +99,7 @@ def match_thread(message: ParsedMessage, threads: Threads, secret: str,
         case = threads.case(number) if number is not None else threads.case_of_message_id(reference)
         if case is not None:
             return ThreadMatch(case, f"replies to <{reference}> of case #{case.number}")
-    tagged = case_number_tag(message.subject)
+    tagged = subject.case_number
     if tagged is not None and (case := threads.case(tagged)) is not None:
         return ThreadMatch(case, f"subject carries [Case #{tagged}]")
     if plus_addressing:

@@ -21,7 +21,8 @@ from intake.config import Config, config_from_mapping
 from intake.store.models import Contact, OutboundMessage
 from intake.mailout.delivery import SUPPRESSED_BOUNCING, deliver_pending
 from intake.store.database import Store
-from parsers.message import parse_message
+from parsers.submission import parse
+from routing.schema import FORMS
 
 T0 = dt.datetime(2025, 3, 4, 14, 5, tzinfo=dt.timezone.utc)
 BOUNCES = DATA / "bounces"
@@ -67,9 +68,12 @@ def sent_acknowledgement(store: Store, to: str, message_id: str, sent: dt.dateti
 
 
 def receive(store: Store, raw: bytes, config: Config, now: dt.datetime = T0) -> str | None:
-    """What the worker does first with an inbound message: ask whether it is a bounce, in its transaction."""
+    """What the act stage does with a delivery report the parse stage found, in its transaction."""
+    report = parse(raw, FORMS).report
+    if report is None:
+        return None
     with store.session() as session, session.begin():
-        return record_bounce(session, parse_message(raw), raw, config, now)
+        return record_bounce(session, report, config, now)
 
 
 def fixture(name: str) -> bytes:

@@ -201,7 +201,9 @@ def test_approving_a_replacement_changes_the_registry_and_tells_both(intake: Int
     assert contacts["kelly.kapowski@bayside.example"]["active"] is False
     told = {m["To"].addresses[0].addr_spec for m in intake.sent_mail()[before:]}
     assert told == {"zack.morris@bayside.example", "stacey.carosi@bayside.example", "kelly.kapowski@bayside.example"}
-    assert intake.show(number)["approved_by"] == "helpdesk@intake.example"
+    case = intake.show(number)
+    assert case["approved_by"] == "helpdesk@intake.example"
+    assert all(m["Auto-Submitted"] == "auto-generated" for m in intake.sent_mail()[before:])
     again = intake.run("approve", str(number))
     assert again.code == 2 and "already approved" in again.err
 

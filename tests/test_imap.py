@@ -27,8 +27,9 @@ from dovecot import Dovecot, running_dovecot
 from intake.config import ImapMailbox
 from intake.mailin.imap import ImapPoller, run_imap_poller
 from intake.store.models import ImapState, InboundMessage
+from intake.mailin.accept import Stored, accept
 from intake.store.database import Store, store_raw
-from parsers.headers import envelope_of
+from parsers.headers import filing_headers
 
 DEADLINE_SECONDS = 20.0
 SEEN = b"\\Seen"
@@ -110,14 +111,14 @@ def dovecot() -> Iterator[Dovecot]:
 
 @pytest.fixture
 def store_raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The source of every store_raw call the poller makes, duplicates included."""
+    """The source of every message the poller hands to `accept`, duplicates included."""
     calls: list[str] = []
 
-    def counting(store: Store, raw: bytes, **fields: object):  # type: ignore[no-untyped-def]
-        calls.append(str(fields["source"]))
-        return store_raw(store, raw, **fields)  # type: ignore[arg-type]
+    def counting(store: Store, raw: bytes, source: str) -> Stored:
+        calls.append(source)
+        return accept(store, raw, source)
 
-    monkeypatch.setattr(intake.mailin.imap, "store_raw", counting)
+    monkeypatch.setattr(intake.mailin.imap, "accept", counting)
     return calls
 
 
@@ -362,7 +363,7 @@ def test_starttls_and_implicit_tls(security: str, store: Store, tmp_path: Path) 
 def test_a_message_already_received_by_smtp_is_not_stored_again(dovecot: Dovecot, store: Store,
                                                                 tmp_path: Path) -> None:
     raw = mail("sent to both")
-    envelope = envelope_of(raw)
+    envelope = filing_headers(raw)
     first = store_raw(store, raw, message_id=envelope.message_id, sender=envelope.sender,
                       subject=envelope.subject, source="smtp:127.0.0.1")
     dovecot.append(b"Received: from mx.district.example by imap.intake.example\r\n" + raw)

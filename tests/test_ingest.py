@@ -136,3 +136,13 @@ def test_dry_run_writes_nothing(intake: Intake) -> None:
     assert "case_created" in ran.out and "routed to Application Support" in ran.out
     assert "reply that would be sent" in ran.out
     assert intake.cases() == [] and intake.outbox() == [] and intake.messages() == []
+
+
+def test_dry_run_of_a_status_request_shows_the_status_mail(intake: Intake) -> None:
+    intake.ingest(compose(ZACK, "Households", QUESTION))
+    path = intake.write(compose(ZACK, "status", ""))
+    ran = intake.run("ingest", "--dry-run", str(path))
+    assert ran.code == 0, ran.err
+    assert "outcome: status_sent (dry run: nothing written)" in ran.out
+    assert "Subject: Your cases" in ran.out and "Households" in ran.out
+    assert len(intake.messages()) == 1  # only the case; the dry run stored nothing

@@ -6,7 +6,7 @@ from typing import Callable
 
 from conftest import SUPPORT
 from intake.store.database import open_store, store_raw
-from parsers.headers import envelope_of
+from parsers.headers import filing_headers
 from smtp_helpers import SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake
 
 __all__ = ["make_intake"]
@@ -39,7 +39,7 @@ def test_on_start_it_processes_what_an_earlier_run_stored_but_did_not_process(ma
     intake = make_intake()
     store = open_store(intake.database_url)
     raw = case_message(message_id="<left-over@bayside.example>")
-    headers = envelope_of(raw)
+    headers = filing_headers(raw)
     store_raw(store, raw, message_id=headers.message_id, sender=headers.sender, subject=headers.subject,
               source="smtp:127.0.0.1 (an earlier run)")
     store.engine.dispose()

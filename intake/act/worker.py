@@ -1,58 +1,52 @@
 """The worker: a stored raw message → parse → decide → act, in one transaction.
 
-A row of `inbound_messages` with no outcome is work to do. The worker claims
-it (skipping rows another worker holds, on PostgreSQL), decides, and in the
-same transaction stores the case, queues the reply in the outbox and records
-the outcome with its reasons. An unexpected error rolls all of that back and
-marks the message `failed` with its traceback; it is never lost and can be
-replayed.
+A row of `inbound_messages` with no outcome is work to do. The one worker
+loop (`process_stored`) takes those rows oldest first; `process_message`
+claims one (skipping rows another worker holds, on PostgreSQL), parses it
+once (`parsers.submission.parse`), decides (`routing.decide`), and acts on the
+outcome (`intake.act.handlers`) in the same transaction: the case, the
+answer queued in the outbox and the outcome with its reasons are committed
+together. An unexpected error rolls all of that back and marks the message
+`failed` with its traceback; it is never lost and can be replayed.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
+import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from intake.act.handlers import Acting, Processed, act, answer_of
 from intake.config import Config
-from intake.act.bounces import record_bounce
-from intake.act.cases import contact_comment, over_reply_cap, queue_mail, staff_comment, status_values
-from intake.store.lookups import DatabaseDirectory, DatabaseThreads
-from intake.store.models import Attachment, Case, InboundMessage, utcnow
-from intake.mailout.compose import Envelope, ReplyContext, render, render_reply
+from intake.logs import logfmt
+from intake.mailout.compose import StatusListing, compose_answer
 from intake.store.database import Store
-from parsers.message import NotAnEmail, ParsedMessage, parse_message
-from routing.contacts import Directory
-from routing.decide import CommentDraft, Decision, Policy, decide
-from routing.outcomes import Outcome, Reply
-from routing.threads import Threads
+from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
+from intake.store.models import InboundMessage, utcnow
+from parsers.submission import Submission, parse
+from routing.decide import Policy, Views, decide
+from routing.outcomes import Answered, Decision, SendStatus
+from routing.schema import FORMS
+from routing.states import Outcome
 
+__all__ = ["Preview", "Processed", "policy_for", "preview", "process_message", "process_stored", "replay"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Processed:
-    """What became of one message, for the command line and the logs."""
-
-    inbound_id: int
-    outcome: Outcome
-    reasons: tuple[str, ...]
-    case_number: int | None = None
-    reply_to: str | None = None
+BATCH = 100
 
 
 @dataclass(frozen=True)
 class Preview:
     """A decision made without writing anything (`intake ingest --dry-run`)."""
 
-    message: ParsedMessage | None
+    submission: Submission
     decision: Decision
     reply: bytes | None
 
@@ -66,43 +60,39 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
                   reopen_window=dt.timedelta(days=conversations.reopen_window_days),
-                  trusted_authserv_ids=frozenset(config.trusted_authserv_ids))
+                  trusted_authserv_ids=frozenset(config.trusted_authserv_ids),
+                  auto_replies_per_hour=conversations.auto_replies_per_hour)
 
 
-def decide_raw(raw: bytes, directory: Directory, threads: Threads, config: Config,
-               now: dt.datetime) -> tuple[ParsedMessage | None, Decision]:
-    try:
-        message = parse_message(raw)
-    except NotAnEmail as exc:
-        return None, Decision(Outcome.IGNORED, (f"ignored, never answered: not an email message: {exc}",))
-    return message, decide(message, len(raw), directory, threads, policy_for(config, now))
+# --- the one worker loop ------------------------------------------------------------
 
 
-def preview(raw: bytes, directory: Directory, threads: Threads, config: Config,
-            now: dt.datetime | None = None) -> Preview:
-    now = now or utcnow()
-    message, decision = decide_raw(raw, directory, threads, config, now)
-    reply = None
-    if message is not None and decision.reply is not None:
-        context = replace(_reply_context(message, decision, None), preview=True)
-        reply = render_reply(context, config).as_bytes()
-    return Preview(message, decision, reply)
+def process_stored(store: Store, config: Config, *, keep_going: Callable[[], bool] = lambda: True,
+                   on_processed: Callable[[Processed], None] = lambda processed: None) -> int:
+    """Process every stored message that has no outcome yet, oldest first; how many were processed.
 
-
-def process_pending(store: Store, config: Config, now: dt.datetime | None = None) -> list[Processed]:
-    """Process every stored message that has no outcome yet, oldest first."""
-    done = []
-    while (processed := process_next(store, config, now)) is not None:
-        done.append(processed)
+    Stops early when `keep_going()` turns false (a shutdown whose grace time is
+    over); what is left waits for the next pass or the next start.
+    """
+    done, after = 0, 0
+    while batch := _pending_after(store, after):
+        for inbound_id in batch:
+            if not keep_going():
+                return done
+            started = time.monotonic()
+            processed = process_message(store, config, inbound_id)
+            after = inbound_id
+            if processed is not None:
+                done += 1
+                on_processed(replace(processed, ms=round((time.monotonic() - started) * 1000)))
     return done
 
 
-def process_next(store: Store, config: Config, now: dt.datetime | None = None) -> Processed | None:
+def _pending_after(store: Store, after: int) -> list[int]:
     with store.session() as session:
-        query = (select(InboundMessage.id).where(InboundMessage.outcome.is_(None))
-                 .order_by(InboundMessage.id).limit(1))
-        inbound_id = session.scalars(query).first()
-    return None if inbound_id is None else process_message(store, config, inbound_id, now)
+        return list(session.scalars(select(InboundMessage.id)
+                                    .where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
+                                    .order_by(InboundMessage.id).limit(BATCH)))
 
 
 def process_message(store: Store, config: Config, inbound_id: int, now: dt.datetime | None = None) -> Processed | None:
@@ -113,11 +103,13 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
             row = _claim(session, inbound_id)
             if row is None:
                 return None
-            return _act(session, row, config, now)
+            submission = parse(row.raw, FORMS)
+            decision = decide(submission, views_over(session), policy_for(config, now))
+            return act(decision, Acting(session, row, submission, config, now))
     except OperationalError as exc:
         # The database is busy or away (a lock held too long, a dropped connection): nothing
         # was written, the message stays unprocessed and is taken up again on the next pass.
-        log.warning("message %s left for the next pass: %s", inbound_id, exc.orig or exc)
+        log.warning(logfmt(event="left_for_next_pass", inbound=inbound_id, error=exc.orig or exc))
         return None
     except Exception as exc:  # a bug: keep the message, record why, go on
         return _mark_failed(store, inbound_id, exc)
@@ -128,90 +120,6 @@ def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).first()
-
-
-def _act(session: Session, row: InboundMessage, config: Config, now: dt.datetime) -> Processed:
-    message, decision = decide_raw(row.raw, DatabaseDirectory(session), DatabaseThreads(session), config, now)
-    bounce = record_bounce(session, message, row.raw, config, now) if message is not None else None
-    if bounce is not None:
-        decision = Decision(Outcome.IGNORED, (f"ignored, never answered: {bounce}",))
-    reasons = list(decision.reasons)
-    case = _create_case(session, row, decision) if decision.draft else None
-    if decision.comment is not None:
-        case = _add_reply_comment(session, row, decision.comment, config)
-    reply_to = None
-    if message is not None and decision.reply is not None:
-        if over_reply_cap(session, message.from_address or "", config, now):
-            reasons.append(f"no reply sent: {message.from_address} already had "
-                           f"{config.conversations.auto_replies_per_hour} automatic replies this hour")
-        else:
-            reply_to = _queue_reply(session, row, message, decision, case, config, now)
-    row.outcome = decision.outcome.value
-    row.reasons = reasons
-    row.processed = now
-    row.case_number = case.number if case else None
-    return Processed(row.id, decision.outcome, tuple(reasons), row.case_number, reply_to)
-
-
-def _add_reply_comment(session: Session, row: InboundMessage, draft: CommentDraft, config: Config) -> Case:
-    case = session.get(Case, draft.case.number)
-    assert case is not None  # the decision found it in this transaction
-    if draft.by_staff:
-        staff_comment(session, case, draft.author, draft.body, config, public=True, attachments=draft.attachments,
-                      inbound_id=row.id)
-    else:
-        contact_comment(session, case, draft.author, draft.body, draft.attachments, row.id, draft.reopens)
-    return case
-
-
-def _create_case(session: Session, row: InboundMessage, decision: Decision) -> Case:
-    draft = decision.draft
-    assert draft is not None
-    case = Case(account_id=draft.account.id, contact_id=draft.contact.id, submitted_by_id=draft.submitted_by.id,
-                case_type=draft.spec.case_type.value, priority=draft.priority, subject=draft.subject,
-                description=draft.description, fields=draft.fields, fields_as_written=draft.fields_as_written,
-                module=draft.module, department=draft.department, billable=draft.billable,
-                follows_case=draft.follows_case)
-    session.add(case)
-    session.flush()
-    for attachment in draft.attachments:
-        session.add(Attachment(case_number=case.number, inbound_message_id=row.id, filename=attachment.filename,
-                               content_type=attachment.content_type, size=len(attachment.content),
-                               sha256=hashlib.sha256(attachment.content).hexdigest(), content=attachment.content))
-    session.flush()
-    return case
-
-
-def _reply_context(message: ParsedMessage, decision: Decision, case: Case | None) -> ReplyContext:
-    assert decision.reply is not None and message.from_address
-    attachments = tuple((a.filename, len(a.content)) for a in (decision.draft.attachments if decision.draft else ()))
-    draft = decision.draft
-    # A case filed on someone's behalf is acknowledged to them too.
-    also_to = ((draft.contact.full_name, draft.contact.email),) if draft and draft.contact.id != draft.submitted_by.id \
-        else ()
-    return ReplyContext(kind=decision.reply, to=message.from_address, to_name=message.from_name,
-                        original_subject=message.subject, original_message_id=message.message_id,
-                        original_references=message.references, decision=decision,
-                        case_number=case.number if case else None, case_created=case.created if case else None,
-                        attachments=attachments, also_to=also_to)
-
-
-def _queue_reply(session: Session, row: InboundMessage, message: ParsedMessage, decision: Decision,
-                 case: Case | None, config: Config, now: dt.datetime) -> str:
-    assert decision.reply is not None and message.from_address
-    recipients = [message.from_address]
-    if decision.reply is Reply.STATUS:
-        envelope = Envelope(to=((message.from_name, message.from_address),), subject="Your cases",
-                            in_reply_to=message.message_id, references=message.references)
-        values = {"to_name": message.from_name, **status_values(session, message.from_address, config, now)}
-        rendered = render(Reply.STATUS, values, envelope, config)
-    else:
-        context = _reply_context(message, decision, case)
-        rendered = render_reply(context, config)
-        recipients += [address for _, address in context.also_to]
-    queue_mail(session, rendered, decision.reply, recipients, case_number=case.number if case else None,
-               inbound_id=row.id)
-    return message.from_address
 
 
 def _mark_failed(store: Store, inbound_id: int, exc: Exception) -> Processed:
@@ -233,3 +141,25 @@ def replay(store: Store, config: Config, inbound_ids: Sequence[int]) -> list[Pro
                                                                 InboundMessage.outcome == Outcome.FAILED.value)):
             row.outcome = None
     return [p for i in inbound_ids if (p := process_message(store, config, i)) is not None]
+
+
+# --- the dry run --------------------------------------------------------------------
+
+
+def preview(raw: bytes, session: Session | None, config: Config, now: dt.datetime | None = None) -> Preview:
+    """What would happen to `raw`, decided against the database in `session` (or an empty one)."""
+    now = now or utcnow()
+    submission = parse(raw, FORMS)
+    views: Views = views_over(session) if session is not None else EMPTY_VIEWS
+    decision = decide(submission, views, policy_for(config, now))
+    reply = None
+    if isinstance(decision, Answered) and decision.reply_to and submission.message is not None:
+        status = _status_of(decision, session, config, now)
+        reply = compose_answer(answer_of(decision, submission.message, status=status, preview=True), config).as_bytes()
+    return Preview(submission, decision, reply)
+
+
+def _status_of(decision: Decision, session: Session | None, config: Config, now: dt.datetime) -> StatusListing | None:
+    if not isinstance(decision, SendStatus) or session is None:
+        return None
+    return status_listing(session, decision.contact.id, config.timezone, now)

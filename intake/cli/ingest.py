@@ -12,12 +12,10 @@ from intake.cli.text import billable, case_fields, labelled
 from intake.config import Config
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
-from intake.store.database import Store, open_store, store_raw
-from intake.store.lookups import DatabaseDirectory, DatabaseThreads
+from intake.mailin.accept import accept
+from intake.store.database import Store, open_store
 from intake.store.models import InboundMessage
-from parsers.headers import envelope_of
-from routing.contacts import AccountView, ContactView
-from routing.threads import CaseView
+from routing.outcomes import CreateCase
 
 PROGRESS_THRESHOLD = 50
 
@@ -62,9 +60,7 @@ def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
     raw, error = _read(item)
     if raw is None:
         return f"{item.label}: error: {error}", False
-    envelope = envelope_of(raw)
-    stored = store_raw(store, raw, message_id=envelope.message_id, sender=envelope.sender,
-                       subject=envelope.subject, source=f"file:{item.label}")
+    stored = accept(store, raw, f"file:{item.label}")
     if stored.duplicate:
         with store.session() as session:
             earlier = session.get(InboundMessage, stored.id)
@@ -99,30 +95,10 @@ def _with_progress(items: list[Item]) -> Any:
 # --- the dry run --------------------------------------------------------------
 
 
-class _NoContacts:
-    """The directory of a database that does not exist yet (a dry run never creates it)."""
-
-    def contact_by_email(self, email: str) -> ContactView | None:
-        return None
-
-    def contacts_of(self, account: AccountView) -> list[ContactView]:
-        return []
-
-
-class _NoCases:
-    def case(self, number: int) -> CaseView | None:
-        return None
-
-    def case_of_message_id(self, message_id: str) -> CaseView | None:
-        return None
-
-
 def _dry_run(items: list[Item], config: Config) -> int:
     unreadable = 0
     store = _existing_store(config)
     session = store.session() if store else None
-    directory = DatabaseDirectory(session) if session else _NoContacts()
-    threads = DatabaseThreads(session) if session else _NoCases()
     try:
         for item in items:
             raw, error = _read(item)
@@ -130,7 +106,7 @@ def _dry_run(items: list[Item], config: Config) -> int:
                 unreadable += 1
                 print(f"{item.label}: error: {error}")
                 continue
-            _print_preview(item.label, preview(raw, directory, threads, config))
+            _print_preview(item.label, preview(raw, session, config))
     finally:
         if session is not None:
             session.rollback()
@@ -149,9 +125,10 @@ def _print_preview(label: str, result: Preview) -> None:
     decision = result.decision
     print(f"== {label}")
     print(f"outcome: {decision.outcome.value} (dry run: nothing written)")
-    if result.message is not None:
-        print(f"from: {result.message.from_address}  subject: {result.message.subject}")
-    if decision.draft is not None:
+    message = result.submission.message
+    if message is not None:
+        print(f"from: {message.from_address}  subject: {message.subject}")
+    if isinstance(decision, CreateCase):
         draft = decision.draft
         kind = draft.spec.case_type.value + (f" ({billable(True)})" if draft.billable else "")
         print(f"case: {kind}, priority {draft.priority}, account {draft.account.name}, "

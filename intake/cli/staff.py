@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from intake.act.cases import (CaseActionError, NewAttachment, approve_contact_change, close, reopen, resolve,
-                              staff_comment)
+from intake.act.cases import CaseActionError, NewAttachment, close, reopen, resolve, staff_comment
+from intake.act.contacts import approve_contact_change
 from intake.cli.common import EXIT_OK, CommandError, command
 from intake.config import Config
 from intake.mailout.delivery import deliver_pending

@@ -2,10 +2,10 @@
 
 IMAP is the other way in beside SMTP. For each configured `[[imap]]` mailbox a
 poller fetches new messages with `BODY.PEEK[]` (which leaves them unseen),
-commits each one's raw bytes with `store_raw`, and only then marks it handled,
+commits each one's raw bytes with `accept`, and only then marks it handled,
 by flagging it \\Seen or moving it to another folder. A crash or a database
 outage between the two leaves the message unseen on the server, and it is
-fetched again; `store_raw` recognises the second copy by its Message-ID, so
+fetched again; `accept` recognises the second copy by its Message-ID, so
 nothing is stored twice. Every decision about the message is the worker's,
 woken after new rows are committed.
 
@@ -39,8 +39,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from intake.config import ImapMailbox
 from intake.credentials import SecretUnavailable, read_secret, read_secret_file
 from intake.store.models import ImapState
-from intake.store.database import Store, Stored, store_raw
-from parsers.headers import envelope_of
+from intake.mailin.accept import Stored, accept
+from intake.store.database import Store
 
 log = logging.getLogger("intake.mailin.imap")
 
@@ -319,10 +319,8 @@ class ImapPoller:
         return 1
 
     def _store(self, uid: int, raw: bytes) -> Stored:
-        envelope = envelope_of(raw)
         try:
-            return store_raw(self.store, raw, message_id=envelope.message_id, sender=envelope.sender,
-                             subject=envelope.subject, source=f"{self.source} uid={uid}")
+            return accept(self.store, raw, f"{self.source} uid={uid}")
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"uid {uid} could not be stored: {_first_line(exc)}") from exc
 

@@ -1,7 +1,7 @@
 """The SMTP/LMTP edge: mail in over the network, stored raw before the 250.
 
 Where it sits in the flow: first. A message is accepted only when its raw
-bytes are committed by `intake.store.store_raw`; anything that goes wrong
+bytes are committed by `intake.mailin.accept`; anything that goes wrong
 before that answers 451 so the sending server keeps the message and tries
 again. The only decisions made here are the cheap and certain ones: an unknown
 recipient (550 at RCPT) and a message over the size limit (552). Everything
@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intake.config import Config, SmtpConfig
 from intake.logs import logfmt
-from intake.store.database import Store, Stored, store_raw
-from parsers.headers import envelope_of
+from intake.mailin.accept import Stored, accept
+from intake.store.database import Store
 
 log = logging.getLogger("intake.mailin.smtp")
 
@@ -95,18 +95,15 @@ class IntakeHandler:
     async def _store(self, session: Session, envelope: Envelope, protocol: str) -> str:
         raw = envelope.original_content
         assert isinstance(raw, bytes)
-        headers = envelope_of(raw)
-        task = asyncio.ensure_future(asyncio.to_thread(
-            store_raw, self.store, raw, message_id=headers.message_id, sender=headers.sender,
-            subject=headers.subject, source=source_of(session, envelope, protocol)))
+        task = asyncio.ensure_future(asyncio.to_thread(accept, self.store, raw,
+                                                       source_of(session, envelope, protocol)))
         self._storing.add(task)
         task.add_done_callback(self._stored)
         # Shielded: a client that hangs up after the final dot must not interrupt
         # a commit in progress; the stored message is then processed as usual.
         stored = await asyncio.shield(task)
         if stored.duplicate:
-            log.info(logfmt(message_id=headers.message_id, sender=headers.sender, outcome="duplicate",
-                            inbound=stored.id))
+            log.info(logfmt(event="duplicate", peer=_peer(session), mail_from=envelope.mail_from, inbound=stored.id))
             return f"250 2.0.0 OK: already received as message {stored.id}"
         return f"250 2.0.0 OK: stored as message {stored.id}"
 

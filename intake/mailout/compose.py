@@ -1,56 +1,73 @@
-"""Replies: a decision's reply, rendered as a message ready for the outbox.
+"""Every mail intake sends, composed in one place: answers to messages and mail about a case.
 
-Part of the act stage: the worker calls `render_reply` in the transaction that
-records a decision and queues the message. The wording lives in
-templates/email/ (one `.txt`/`.html` pair per `Reply` kind); this module picks
-the pair, turns the decision into plain values the templates can print, and
-sets the headers that thread the reply and keep other robots from answering it.
+Part of the act stage: a handler asks for the mail its outcome causes, in the
+transaction that records the outcome, and queues it (`intake.mailout.outbox`).
+The wording lives in templates/email/ (one `.txt`/`.html` pair per `Reply`
+kind); this module picks the pair, turns the outcome into plain values the
+templates can print, and sets the headers that thread the mail and keep other
+robots from answering it. Header values are built only from text with its
+line breaks and control characters removed.
 """
 from __future__ import annotations
 
 import datetime as dt
-import re
+import unicodedata
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, Callable, Iterable, Mapping
-
+from typing import Any
 
 from intake.config import Config
 from intake.mailout.templates import format_date, template_environment
-from routing.decide import CaseDraft, Decision
-from routing.outcomes import Reply
-from routing.threads import case_message_id_prefix, plus_address
+from parsers.message import bare_message_id
+from parsers.subject import case_tag, starts_with_reply_prefix
+from routing.outcomes import (Answered, AskForInformation, CaseDraft, CreateCase, Recipient, Refuse, SendStatus,
+                              SendTemplates)
 from routing.schema import (CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec, Field,
                             FieldKind)
+from routing.states import Reply
+from routing.threads import case_message_id_prefix, plus_address
 
-__all__ = ["CaseSummary", "Envelope", "FormLine", "ReplyContext", "TypeSheet", "new_message_id", "render",
-           "render_reply", "reply_subject"]
+__all__ = ["Answer", "CaseSummary", "MailHeaders", "FormLine", "Original", "StatusListing", "TypeSheet",
+           "compose_answer", "compose_case_mail", "display_value", "new_message_id", "render", "answer_subject"]
 
 # The part of a template every case type shares; sent when the case type is not known yet.
 GENERIC_FIELDS = (CASE_TYPE, PRIORITY, SUBJECT, DESCRIPTION)
-_GENERIC_REQUIRED = frozenset({CASE_TYPE.label, SUBJECT.label, DESCRIPTION.label})
-_RE_PREFIX = re.compile(r"^\s*re\s*(?:\[\d+\]|\(\d+\))?\s*:", re.IGNORECASE)
+GENERIC_REQUIRED = frozenset({CASE_TYPE, SUBJECT, DESCRIPTION})
 
 
 @dataclass(frozen=True)
-class ReplyContext:
-    """Everything a reply says, gathered by the worker from the decision and the stored case."""
+class Original:
+    """The message an answer answers."""
 
-    kind: Reply
-    to: str  # recipient address
-    to_name: str  # display name or ""
-    original_subject: str
-    original_message_id: str | None  # for In-Reply-To / References
-    original_references: tuple[str, ...]
-    decision: Decision
+    subject: str
+    message_id: str | None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusListing:
+    """A contact's cases, as the `status` answer lists them."""
+
+    open_cases: tuple[dict[str, Any], ...]
+    closed_cases: tuple[dict[str, Any], ...]
+    closed_days: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer to compose: the decision, the message it answers, and what the act stage stored."""
+
+    decision: Answered
+    original: Original
     case_number: int | None = None  # set for acknowledgements
-    preview: bool = False  # a dry run: no case number exists yet
     case_created: dt.datetime | None = None
     attachments: tuple[tuple[str, int], ...] = ()  # (filename, size) stored on the case
-    also_to: tuple[tuple[str, str], ...] = ()  # (name, address): the contact a case was filed for
+    status: StatusListing | None = None  # for a `status` answer
+    preview: bool = False  # a dry run: no case number exists yet
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,18 @@ class CaseSummary:
     follows_case: int | None = None  # the closed case a late reply was about
 
 
+@dataclass(frozen=True)
+class MailHeaders:
+    """The headers of one outgoing message that differ from message to message."""
+
+    to: tuple[Recipient, ...]
+    subject: str
+    auto_submitted: str | None  # RFC 3834; None for mail a person wrote
+    case_number: int | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
 def new_message_id(config: Config, case_number: int | None = None) -> str:
     """A Message-ID of ours; about a case, it carries the case's HMAC token so replies find their thread."""
     if case_number is None:
@@ -102,25 +131,13 @@ def new_message_id(config: Config, case_number: int | None = None) -> str:
     return f"<{prefix}{uuid.uuid4().hex[:16]}@{config.message_id_domain}>"
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """The headers of one outgoing message that differ from message to message."""
-
-    to: tuple[tuple[str, str], ...]  # (display name, address)
-    subject: str
-    case_number: int | None = None
-    in_reply_to: str | None = None
-    references: tuple[str, ...] = ()
-    auto_submitted: str = "auto-replied"  # RFC 3834; "auto-generated" for notices not answering a message
-
-
-def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: Config) -> EmailMessage:
+def render(kind: Reply, values: Mapping[str, Any], headers: MailHeaders, config: Config) -> EmailMessage:
     """Any kind of outgoing mail: its template pair, rendered, with the headers every message of ours carries."""
     environment = template_environment(config.template_dir)
     values = {"organisation": config.organisation, "support_address": config.support_addresses[0],
-              "subject": envelope.subject, **values}
+              "subject": headers.subject, "automatic": kind.automatic, **values}
     message = EmailMessage()
-    _set_headers(message, envelope, config)
+    _set_headers(message, headers, config)
     # Quoted-printable keeps every line under SMTP's 1000-octet limit whatever a field holds.
     message.set_content(environment.get_template(f"{kind.value}.txt").render(values), charset="utf-8",
                         cte="quoted-printable")
@@ -129,42 +146,146 @@ def render(kind: Reply, values: Mapping[str, Any], envelope: Envelope, config: C
     return message
 
 
-def render_reply(ctx: ReplyContext, config: Config) -> EmailMessage:
-    """The reply to a decision as a multipart/alternative message (plain text and HTML) with all its headers."""
-    envelope = Envelope(to=((ctx.to_name, ctx.to), *ctx.also_to), subject=reply_subject(ctx),
-                        case_number=ctx.case_number,
-                        in_reply_to=ctx.original_message_id, references=ctx.original_references)
-    return render(ctx.kind, _template_values(ctx, config), envelope, config)
+# --- answers to a message ------------------------------------------------------------
 
 
-def reply_subject(ctx: ReplyContext) -> str:
-    if ctx.kind is Reply.ACKNOWLEDGEMENT:
-        return f"[Case #{_case_number(ctx)}] {_draft(ctx).subject}"
-    if ctx.kind is Reply.TEMPLATE:
-        types = _template_types(ctx.decision)
+def compose_answer(answer: Answer, config: Config) -> EmailMessage:
+    """The answer to a decision as a multipart/alternative message (plain text and HTML) with all its headers."""
+    decision = answer.decision
+    assert decision.reply is not None and decision.reply_to
+    headers = MailHeaders(to=decision.reply_to, subject=answer_subject(answer), case_number=answer.case_number,
+                        in_reply_to=answer.original.message_id, references=answer.original.references,
+                        auto_submitted=decision.reply.auto_submitted)
+    values = {"to_name": decision.reply_to[0][0],
+              "original_subject": answer.original.subject.strip() or "(no subject)",
+              **_ANSWER_VALUES[type(decision)](answer, config)}
+    return render(decision.reply, values, headers, config)
+
+
+def answer_subject(answer: Answer) -> str:
+    decision = answer.decision
+    if isinstance(decision, CreateCase):
+        return f"{case_tag_of(answer)} {decision.draft.subject}"
+    if isinstance(decision, SendTemplates):
+        types = _template_types(decision)
         return f"Case template: {types[0].value}" if len(types) == 1 else "Case templates"
-    original = ctx.original_subject.strip() or "(no subject)"
-    return original if _RE_PREFIX.match(original) else f"Re: {original}"
+    if isinstance(decision, SendStatus):
+        return "Your cases"
+    original = answer.original.subject.strip() or "(no subject)"
+    return original if starts_with_reply_prefix(original) else f"Re: {original}"
+
+
+def case_tag_of(answer: Answer) -> str:
+    if answer.case_number is not None:
+        return case_tag(answer.case_number)
+    if answer.preview:
+        return "[Case #NEW]"
+    raise ValueError("an acknowledgement needs the case number")
+
+
+def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
+    assert isinstance(answer.decision, CreateCase)
+    draft = answer.decision.draft
+    number: int | str = answer.case_number if answer.case_number is not None else "NEW"
+    case = CaseSummary(
+        number=number, case_type=draft.spec.case_type.value, priority=draft.priority,
+        priority_note=draft.priority_note or "", department=draft.department, billable=draft.billable,
+        created=_format_created(answer.case_created, config), account=draft.account.name,
+        contact=draft.contact.full_name, contact_email=draft.contact.email,
+        submitted_by=draft.submitted_by.full_name if draft.on_behalf else "",
+        fields=_understood_fields(draft),
+        attachments=tuple((name, readable_size(size)) for name, size in answer.attachments),
+        follows_case=draft.follows_case)
+    return {"case": case}
+
+
+def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
+    decision = answer.decision
+    assert isinstance(decision, AskForInformation)
+    problems = [p.message for p in decision.problems]
+    if decision.case_type is None:
+        lines = _form_lines(GENERIC_FIELDS, decision.prefill, None)
+        return {"problems": problems, "sheet": None, "generic_lines": lines, "case_types": _all_sheets(config)}
+    spec = CASE_TYPES[decision.case_type]
+    sheet = _sheet(spec, config, {**decision.prefill, CASE_TYPE.label: spec.case_type.value})
+    return {"problems": problems, "sheet": sheet, "generic_lines": (), "case_types": ()}
+
+
+def _refusal_values(answer: Answer, config: Config) -> dict[str, Any]:
+    assert isinstance(answer.decision, Refuse)
+    return {"problems": [p.message for p in answer.decision.problems]}
+
+
+def _templates_values(answer: Answer, config: Config) -> dict[str, Any]:
+    assert isinstance(answer.decision, SendTemplates)
+    sheets = tuple(_sheet(CASE_TYPES[t], config, {CASE_TYPE.label: t.value})
+                   for t in _template_types(answer.decision))
+    return {"sheets": sheets}
+
+
+def _status_values(answer: Answer, config: Config) -> dict[str, Any]:
+    listing = answer.status or StatusListing((), (), 0)
+    return {"open_cases": listing.open_cases, "closed_cases": listing.closed_cases,
+            "closed_days": listing.closed_days}
+
+
+_ANSWER_VALUES: dict[type[Answered], Callable[[Answer, Config], dict[str, Any]]] = {
+    CreateCase: _acknowledgement_values,
+    AskForInformation: _needs_information_values,
+    Refuse: _refusal_values,
+    SendTemplates: _templates_values,
+    SendStatus: _status_values,
+}
+
+
+def _template_types(decision: SendTemplates) -> tuple[CaseType, ...]:
+    return decision.types or tuple(CaseType)
+
+
+# --- mail about a case ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseThread:
+    """A case as mail about it needs it: its number and subject, and the thread so far."""
+
+    number: int
+    subject: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+
+
+def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], values: Mapping[str, Any],
+                      config: Config) -> EmailMessage:
+    """Mail about a case (a staff comment, a resolution, an approved contact change), on its thread."""
+    recipients = tuple(to)
+    headers = MailHeaders(to=recipients, subject=f"{case_tag(case.number)} {case.subject}", case_number=case.number,
+                        in_reply_to=case.in_reply_to, references=case.references,
+                        auto_submitted=kind.auto_submitted)
+    values = {"to_name": recipients[0][0] if len(recipients) == 1 else "", "case_number": case.number,
+              "case_subject": case.subject, **values}
+    return render(kind, values, headers, config)
 
 
 # --- headers ------------------------------------------------------------------------
 
-def _set_headers(message: EmailMessage, envelope: Envelope, config: Config) -> None:
+def _set_headers(message: EmailMessage, headers: MailHeaders, config: Config) -> None:
     message["From"] = _address(config.from_name, config.from_address)
-    message["To"] = [_address(name, address) for name, address in envelope.to]
-    message["Subject"] = _one_line(envelope.subject)
+    message["To"] = [_address(name, address) for name, address in headers.to]
+    message["Subject"] = header_text(headers.subject)
     message["Date"] = format_datetime(dt.datetime.now(config.timezone))
-    message["Message-ID"] = new_message_id(config, envelope.case_number)
-    if envelope.case_number is not None and config.conversations.plus_addressing:
+    message["Message-ID"] = new_message_id(config, headers.case_number)
+    if headers.case_number is not None and config.conversations.plus_addressing:
         message["Reply-To"] = _address(config.from_name, plus_address(
-            config.support_addresses[0], config.conversations.secret, envelope.case_number))
-    if envelope.in_reply_to:
-        original = _bracketed(envelope.in_reply_to)
-        message["In-Reply-To"] = original
-        references = [_bracketed(r) for r in envelope.references if r.strip("<>") != envelope.in_reply_to.strip("<>")]
-        message["References"] = " ".join([*references, original])
+            config.support_addresses[0], config.conversations.secret, headers.case_number))
+    if headers.in_reply_to:
+        original = bare_message_id(headers.in_reply_to)
+        references = [f"<{r}>" for r in map(bare_message_id, headers.references) if r and r != original]
+        message["In-Reply-To"] = f"<{original}>"
+        message["References"] = " ".join([*references, f"<{original}>"])
     # RFC 3834: tell other auto-responders (and Exchange) not to answer us, and mark our own loop.
-    message["Auto-Submitted"] = envelope.auto_submitted
+    if headers.auto_submitted:
+        message["Auto-Submitted"] = headers.auto_submitted
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Loop"] = config.from_address
 
@@ -172,88 +293,13 @@ def _set_headers(message: EmailMessage, envelope: Envelope, config: Config) -> N
 def _address(name: str, address: str) -> Address:
     # Built from its parts so that an unusual but deliverable local part does not fail strict parsing.
     username, _, domain = address.strip().rpartition("@")
-    return Address(display_name=_one_line(name), username=username, domain=domain)
+    return Address(display_name=header_text(name), username=username, domain=domain)
 
 
-def _bracketed(message_id: str) -> str:
-    return f"<{message_id.strip().strip('<>')}>"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-# --- templates ----------------------------------------------------------------------
-
-def _template_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "to_name": ctx.to_name,
-        "original_subject": ctx.original_subject.strip() or "(no subject)",
-    }
-    values.update(_KIND_VALUES[ctx.kind](ctx, config))
-    return values
-
-
-def _acknowledgement_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
-    draft = _draft(ctx)
-    submitted_by = draft.submitted_by.full_name if draft.submitted_by.id != draft.contact.id else ""
-    case = CaseSummary(
-        number=_case_number(ctx), case_type=draft.spec.case_type.value, priority=draft.priority,
-        priority_note=draft.priority_note or "", department=draft.department, billable=draft.billable,
-        created=_format_created(ctx.case_created, config), account=draft.account.name,
-        contact=draft.contact.full_name, contact_email=draft.contact.email, submitted_by=submitted_by,
-        fields=_understood_fields(draft),
-        attachments=tuple((name, readable_size(size)) for name, size in ctx.attachments),
-        follows_case=draft.follows_case)
-    return {"case": case}
-
-
-def _needs_information_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
-    decision = ctx.decision
-    problems = [p.message for p in decision.problems]
-    if decision.case_type is None:
-        lines = _form_lines(GENERIC_FIELDS, decision.prefill, None)
-        return {"problems": problems, "sheet": None, "generic_lines": lines, "case_types": _all_sheets(config)}
-    spec = CASE_TYPES[decision.case_type]
-    prefill = {**decision.prefill, CASE_TYPE.label: spec.case_type.value}
-    sheet = _sheet(spec, config, prefill)
-    return {"problems": problems, "sheet": sheet, "generic_lines": (), "case_types": ()}
-
-
-def _refusal_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
-    return {"problems": [p.message for p in ctx.decision.problems]}
-
-
-def _template_kind_values(ctx: ReplyContext, config: Config) -> dict[str, Any]:
-    sheets = tuple(_sheet(CASE_TYPES[t], config, {CASE_TYPE.label: t.value})
-                   for t in _template_types(ctx.decision))
-    return {"sheets": sheets}
-
-
-_KIND_VALUES: dict[Reply, Callable[[ReplyContext, Config], dict[str, Any]]] = {
-    Reply.ACKNOWLEDGEMENT: _acknowledgement_values,
-    Reply.NEEDS_INFORMATION: _needs_information_values,
-    Reply.REFUSAL: _refusal_values,
-    Reply.TEMPLATE: _template_kind_values,
-}
-
-
-def _case_number(ctx: ReplyContext) -> int | str:
-    if ctx.case_number is not None:
-        return ctx.case_number
-    if ctx.preview:
-        return "NEW"
-    raise ValueError("an acknowledgement needs the case number")
-
-
-def _draft(ctx: ReplyContext) -> CaseDraft:
-    if ctx.decision.draft is None:
-        raise ValueError(f"a {ctx.kind.value} reply needs the decision's case draft")
-    return ctx.decision.draft
-
-
-def _template_types(decision: Decision) -> tuple[CaseType, ...]:
-    return decision.template_types or tuple(CaseType)
+def header_text(text: str) -> str:
+    """One line of plain text for a header: no line breaks, no control characters, single spaces."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
+    return " ".join(cleaned.split())
 
 
 # --- case templates -----------------------------------------------------------------
@@ -270,7 +316,7 @@ def _sheet(spec: CaseTypeSpec, config: Config, values: Mapping[str, str]) -> Typ
 
 
 def _form_lines(fields: Iterable[Field], values: Mapping[str, str], spec: CaseTypeSpec | None) -> tuple[FormLine, ...]:
-    return tuple(FormLine(f.label, values.get(f.label, "").strip(), field_hint(f), _required_note(f.label, spec))
+    return tuple(FormLine(f.label, values.get(f.label, "").strip(), field_hint(f), _required_note(f, spec))
                  for f in fields)
 
 
@@ -284,16 +330,10 @@ def field_hint(field: Field) -> str:
     return "; ".join(parts)
 
 
-def _required_note(label: str, spec: CaseTypeSpec | None) -> str:
-    if label == CASE_TYPE.label or label in (spec.required if spec else _GENERIC_REQUIRED):
-        return "required"
-    if spec is None:
-        return ""
-    conditions = [(on, value) for on, value, labels in spec.required_when if label in labels]
-    if not conditions:
-        return ""
-    on = conditions[0][0]
-    return f"required when {on} is " + " or ".join(value for _, value in conditions)
+def _required_note(field: Field, spec: CaseTypeSpec | None) -> str:
+    if spec is not None:
+        return spec.required_note(field)
+    return "required" if field in GENERIC_REQUIRED else ""
 
 
 def _understood_fields(draft: CaseDraft) -> tuple[FormLine, ...]:

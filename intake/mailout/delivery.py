@@ -38,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from intake.config import Config, DeliveryPolicy, RelayConfig
 from intake.credentials import SecretUnavailable, read_secret
 from intake.store.models import Contact, OutboundMessage, utcnow
+from routing.states import OutboxStatus
 from intake.store.database import Store
 
 __all__ = ["DeliveryFailure", "PermanentFailure", "TemporaryFailure", "deliver_pending", "deliver_to_maildir",
@@ -45,7 +46,7 @@ __all__ = ["DeliveryFailure", "PermanentFailure", "TemporaryFailure", "deliver_p
 
 log = logging.getLogger("intake.mailout.delivery")
 
-DUE_STATUSES = ("queued", "retrying")
+DUE_STATUSES = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value)
 SUPPRESSED_BOUNCING = "recipient is bouncing; not mailed until cleared"
 # How long a claimed row is left alone by other deliverers; after a crash the
 # message in flight is sent again once this has passed.
@@ -80,7 +81,8 @@ class Sink(Protocol):
 
 
 def deliver_to_maildir(raw: bytes, maildir: Path) -> str:
-    """Add one message to the Maildir's `new/`, creating the folder; returns its key."""
+    """Add one message to the Maildir's `new/`, creating it and its missing parents; returns its key."""
+    maildir.parent.mkdir(parents=True, exist_ok=True)  # mailbox makes only the last folder (data_dir may not exist)
     box = mailbox.Maildir(str(maildir), factory=None, create=True)
     try:
         return box.add(raw)
@@ -301,11 +303,11 @@ def _claim(store: Store, outbound_id: int, now: dt.datetime) -> tuple[OutboundMe
         if row is None or row.status not in DUE_STATUSES or (row.next_attempt and row.next_attempt > now):
             return None  # done meanwhile, or another deliverer holds it
         if not row.recipients:
-            row.status, row.last_error, row.next_attempt = "failed", "no recipients", None
+            row.status, row.last_error, row.next_attempt = OutboxStatus.FAILED.value, "no recipients", None
             return None
         recipients = _mailable(session, list(row.recipients))
         if not recipients:
-            row.status, row.last_error, row.next_attempt = "suppressed", SUPPRESSED_BOUNCING, None
+            row.status, row.last_error, row.next_attempt = OutboxStatus.SUPPRESSED.value, SUPPRESSED_BOUNCING, None
             log.info("outbox: %s suppressed: %s", row.message_id, SUPPRESSED_BOUNCING)
             return None
         leased = session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id, *_due(now))
@@ -328,7 +330,7 @@ def _record_sent(store: Store, outbound_id: int, note: str | None, now: dt.datet
     with store.session() as session, session.begin():
         row = session.get(OutboundMessage, outbound_id)
         assert row is not None
-        row.status, row.sent, row.next_attempt, row.last_error = "sent", now, None, note
+        row.status, row.sent, row.next_attempt, row.last_error = OutboxStatus.SENT.value, now, None, note
         row.attempts += 1
 
 
@@ -340,7 +342,7 @@ def _record_failure(store: Store, claimed: OutboundMessage, exc: DeliveryFailure
         row.attempts += 1
         row.last_error = str(exc)
         row.status, row.next_attempt = _after_failure(row, exc, policy, now)
-        if row.status == "failed" and isinstance(exc, TemporaryFailure):
+        if row.status == OutboxStatus.FAILED and isinstance(exc, TemporaryFailure):
             row.last_error = _gave_up(row, now)
         log.warning("outbox: %s %s after attempt %d: %s", row.message_id, row.status, row.attempts, row.last_error)
 
@@ -348,10 +350,10 @@ def _record_failure(store: Store, claimed: OutboundMessage, exc: DeliveryFailure
 def _after_failure(row: OutboundMessage, exc: DeliveryFailure, policy: DeliveryPolicy,
                    now: dt.datetime) -> tuple[str, dt.datetime | None]:
     if isinstance(exc, PermanentFailure):
-        return "failed", None
+        return OutboxStatus.FAILED.value, None
     if now - row.created > dt.timedelta(hours=policy.give_up_hours):
-        return "failed", None
-    return "retrying", now + retry_delay(policy, row.attempts)
+        return OutboxStatus.FAILED.value, None
+    return OutboxStatus.RETRYING.value, now + retry_delay(policy, row.attempts)
 
 
 def _gave_up(row: OutboundMessage, now: dt.datetime) -> str:

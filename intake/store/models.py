@@ -7,12 +7,16 @@ empty until the one transaction that decides and acts on it commits.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, MetaData,
                         String, Table, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from routing.states import CaseStatus, OutboxStatus
+
+__all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "ImapState", "InboundMessage",
+           "OutboundMessage", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -46,14 +50,6 @@ class Base(DeclarativeBase):
         "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
         "ix": "ix_%(column_0_label)s",
     })
-
-
-class CaseStatus(str, enum.Enum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING_ON_CONTACT = "waiting on contact"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
 
 
 account_contacts = Table(
@@ -210,7 +206,7 @@ class OutboundMessage(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # queued → sent; or retrying (temporary failure, next_attempt set) → sent | failed;
     # failed (permanent 5xx or gave up); suppressed (recipient bouncing, or the reply cap).
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.QUEUED.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,163 @@
+"""The act stage: one handler per kind of outcome, all inside the transaction that records it.
+
+store raw → parse → decide → **act** → outbox → deliver. `act` looks up the
+handler for the decision's type, runs it, queues the answer the decision
+names (if any) and records the outcome on the stored message. A handler only
+changes state (store the case, add the comment, count the bounce); none of
+them decides anything, and none sends mail: answers are rows in the outbox of
+the same transaction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from intake.act.bounces import record_bounce
+from intake.act.cases import contact_comment, staff_comment
+from intake.config import Config
+from intake.mailout.compose import Answer, Original, StatusListing, compose_answer
+from intake.mailout.outbox import enqueue
+from intake.store.lookups import status_listing
+from intake.store.models import Attachment, Case, InboundMessage
+from parsers.message import ParsedMessage
+from parsers.submission import Submission
+from routing.outcomes import (AddComment, Answered, AskForInformation, CaseDraft, CreateCase, Decision, Ignore,
+                              RecordBounce, Refuse, SendStatus, SendTemplates)
+from routing.states import Outcome
+
+__all__ = ["Acting", "Processed", "act", "answer_of"]
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What became of one message, for the command line and the logs."""
+
+    inbound_id: int
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    case_number: int | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    sender: str | None = None
+    ms: int | None = None  # how long processing took
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Where a handler acts: the open transaction, the stored message and what was parsed of it."""
+
+    session: Session
+    row: InboundMessage
+    submission: Submission
+    config: Config
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a handler did: the case it made or changed, what it learnt, and what the answer lists."""
+
+    case: Case | None = None
+    reasons: tuple[str, ...] = ()
+    status: StatusListing | None = None
+
+
+def act(decision: Decision, acting: Acting) -> Processed:
+    done = _HANDLERS[type(decision)](decision, acting)
+    reply_to = _queue_answer(decision, acting, done)
+    row, case = acting.row, done.case
+    row.outcome = decision.outcome.value
+    row.reasons = [*decision.reasons, *done.reasons]
+    row.processed = acting.now
+    row.case_number = case.number if case is not None else None
+    return Processed(row.id, decision.outcome, tuple(row.reasons), row.case_number, reply_to, row.message_id,
+                     row.sender)
+
+
+def _queue_answer(decision: Decision, acting: Acting, done: Done) -> str | None:
+    if not isinstance(decision, Answered) or not decision.reply_to:
+        return None
+    message = acting.submission.message
+    assert message is not None  # only mail is answered
+    answer = answer_of(decision, message, done.case, done.status)
+    composed = compose_answer(answer, acting.config)
+    enqueue(acting.session, composed, decision.reply, [address for _, address in decision.reply_to],  # type: ignore[arg-type]
+            case=done.case, inbound_id=acting.row.id)
+    return decision.reply_to[0][1]
+
+
+def answer_of(decision: Answered, message: ParsedMessage, case: Case | None = None,
+              status: StatusListing | None = None, *, preview: bool = False) -> Answer:
+    attachments = (tuple((a.filename, len(a.content)) for a in decision.draft.attachments)
+                   if isinstance(decision, CreateCase) else ())
+    return Answer(decision, Original(message.subject, message.message_id, message.references),
+                  case_number=case.number if case is not None else None,
+                  case_created=case.created if case is not None else None, attachments=attachments, status=status,
+                  preview=preview)
+
+
+# --- the handlers ----------------------------------------------------------------------
+
+
+def _create_case(decision: CreateCase, acting: Acting) -> Done:
+    return Done(case=store_case(acting.session, decision.draft, acting.row.id))
+
+
+def store_case(session: Session, draft: CaseDraft, inbound_id: int) -> Case:
+    case = Case(account_id=draft.account.id, contact_id=draft.contact.id, submitted_by_id=draft.submitted_by.id,
+                case_type=draft.spec.case_type.value, priority=draft.priority, subject=draft.subject,
+                description=draft.description, fields=draft.fields, fields_as_written=draft.fields_as_written,
+                module=draft.module, department=draft.department, billable=draft.billable,
+                follows_case=draft.follows_case)
+    session.add(case)
+    session.flush()
+    for attachment in draft.attachments:
+        session.add(Attachment(case_number=case.number, inbound_message_id=inbound_id, filename=attachment.filename,
+                               content_type=attachment.content_type, size=len(attachment.content),
+                               sha256=hashlib.sha256(attachment.content).hexdigest(), content=attachment.content))
+    session.flush()
+    return case
+
+
+def _add_comment(decision: AddComment, acting: Acting) -> Done:
+    draft = decision.comment
+    case = acting.session.get(Case, draft.case.number)
+    assert case is not None  # the decision found it in this transaction
+    if draft.by_staff:
+        staff_comment(acting.session, case, draft.author, draft.body, acting.config, public=True,
+                      attachments=draft.attachments, inbound_id=acting.row.id)
+    else:
+        contact_comment(acting.session, case, draft.author, draft.body, draft.attachments, acting.row.id,
+                        draft.reopens)
+    return Done(case=case)
+
+
+def _record_bounce(decision: RecordBounce, acting: Acting) -> Done:
+    recorded = record_bounce(acting.session, decision.report, acting.config, acting.now)
+    return Done(reasons=(f"ignored, never answered: {recorded}",))
+
+
+def _send_status(decision: SendStatus, acting: Acting) -> Done:
+    return Done(status=status_listing(acting.session, decision.contact.id, acting.config.timezone, acting.now))
+
+
+def _nothing_to_store(decision: Decision, acting: Acting) -> Done:
+    """Refusals, requests for information, templates and ignored mail change nothing but their record."""
+    return Done()
+
+
+_HANDLERS: dict[type[Decision], Callable[[Any, Acting], Done]] = {
+    CreateCase: _create_case,
+    AddComment: _add_comment,
+    RecordBounce: _record_bounce,
+    SendStatus: _send_status,
+    AskForInformation: _nothing_to_store,
+    Refuse: _nothing_to_store,
+    SendTemplates: _nothing_to_store,
+    Ignore: _nothing_to_store,
+}

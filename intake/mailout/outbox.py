@@ -1,0 +1,47 @@
+"""The outbox: every outgoing message is a row, written in the transaction that caused it.
+
+Nothing sends mail inline. A handler of the act stage (or a staff command)
+composes its mail (`intake.mailout.compose`) and `enqueue`s it here, in its own
+transaction, so a change and its mail are committed together or not at all;
+`intake.mailout.delivery` then hands the rows on and retries them.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+from sqlalchemy.orm import Session
+
+from intake.mailout.compose import CaseThread
+from intake.store.models import Case, OutboundMessage
+from parsers.message import bare_message_id
+from routing.states import OutboxStatus, Reply
+
+__all__ = ["case_thread", "enqueue"]
+
+# How many earlier Message-IDs a new message about a case lists in References.
+MAX_REFERENCES = 20
+
+
+def enqueue(session: Session, message: EmailMessage, kind: Reply, recipients: Sequence[str], *,
+            case: Case | None = None, inbound_id: int | None = None) -> OutboundMessage:
+    """Queue a composed message for delivery, in the caller's transaction."""
+    in_reply_to = message["In-Reply-To"]
+    row = OutboundMessage(message_id=bare_message_id(str(message["Message-ID"])),
+                          in_reply_to=bare_message_id(str(in_reply_to)) if in_reply_to else None,
+                          kind=kind.value, recipients=list(recipients), subject=str(message["Subject"]),
+                          raw=message.as_bytes(), status=OutboxStatus.QUEUED.value,
+                          case_number=case.number if case is not None else None, inbound_message_id=inbound_id)
+    session.add(row)
+    if case is not None:
+        session.flush()
+        case.outbound_messages.append(row)
+    return row
+
+
+def case_thread(case: Case) -> CaseThread:
+    """The case's thread as a new message on it continues it: the latest message, and all before."""
+    timed = [(m.received, m.message_id) for m in case.inbound_messages if m.message_id]
+    timed += [(m.created, m.message_id) for m in case.outbound_messages]
+    ids = [message_id for _, message_id in sorted(timed, key=lambda pair: pair[0])]
+    return CaseThread(case.number, case.subject, ids[-1] if ids else None, tuple(ids[-MAX_REFERENCES:]))
