@@ -18,7 +18,7 @@ from intake.config import Config
 from intake.store.models import Account, Case, Contact, utcnow
 from routing.schema import (CONTACT_EMAIL, CONTACT_FIRST_NAME, CONTACT_LAST_NAME, CONTACT_REPLACEMENT_NAME,
                             CONTACT_REQUEST_TYPE, CONTACT_TYPE, CaseType, ContactRequest, ContactType, spec_for)
-from routing.states import Reply
+from routing.states import CaseStatus, Reply
 
 __all__ = ["approve_contact_change"]
 
@@ -42,6 +42,8 @@ def approve_contact_change(session: Session, case: Case, approved_by: str, confi
     changes, told = apply(session, case, fields)
     summary = "Approved. " + " ".join(changes)
     case.approved_by, case.approved = approved_by, utcnow()
+    # The request is done once applied: the case is resolved, and a reply from the contact reopens it.
+    case.status, case.resolution, case.resolved = CaseStatus.RESOLVED.value, summary, case.approved
     add_comment(session, case, approved_by, summary, public=False)
     values = {"request_type": request, "approved_by": approved_by, "details": changes}
     notify_case(session, case, Reply.CONTACT_CHANGE,
