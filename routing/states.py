@@ -63,11 +63,15 @@ class Reply(str, enum.Enum):
 
     @property
     def auto_submitted(self) -> str | None:
-        """The RFC 3834 Auto-Submitted value: auto-replied for automatic answers, else auto-generated."""
+        """The RFC 3834 Auto-Submitted value: auto-replied for automatic answers, auto-generated for
+        notices no message asked for, none for mail a person wrote (a staff comment or resolution)."""
         if self in _AUTO_REPLIED:
             return "auto-replied"
+        if self in _WRITTEN_BY_A_PERSON:
+            return None
         return "auto-generated"
 
 
 _AUTO_REPLIED = frozenset({Reply.ACKNOWLEDGEMENT, Reply.NEEDS_INFORMATION, Reply.REFUSAL, Reply.TEMPLATE,
                            Reply.STATUS})
+_WRITTEN_BY_A_PERSON = frozenset({Reply.COMMENT, Reply.RESOLUTION})

@@ -75,7 +75,10 @@ def test_a_whole_conversation(intake: Intake) -> None:
     mail = intake.sent_mail()[-1]
     assert mail["To"].addresses[0].addr_spec == "zack.morris@bayside.example"
     assert str(mail["Subject"]) == f"[Case #{number}] Household report"
-    assert mail["In-Reply-To"] and mail["Auto-Submitted"] and mail["X-Loop"]
+    assert mail["In-Reply-To"] and mail["X-Loop"]
+    # A person wrote it to one contact: not marked automatic (RFC 3834), so the contact's own
+    # mail system treats it as the personal mail it is.
+    assert mail["Auto-Submitted"] is None
     assert "26-27 selected" in mail.get_body(preferencelist=("plain",)).get_content()
     assert _case_status(intake, number) == "waiting on contact"
     internal = intake.run("comment", str(number), "--body", "Known issue KB-12", "--internal")
@@ -85,6 +88,7 @@ def test_a_whole_conversation(intake: Intake) -> None:
     assert intake.run("resolve", str(number), "--resolution", "Year selector fixed in 2627.1").code == 0
     resolution = intake.sent_mail()[-1]
     assert "Year selector fixed" in resolution.get_body(preferencelist=("plain",)).get_content()
+    assert resolution["Auto-Submitted"] is None  # written by a person to the contact
     assert _case_status(intake, number) == "resolved"
     intake.ingest(_reply(ZACK, resolution, "Still wrong for one school.\n\n> Case #1 has been resolved.\n"))
     assert _case_status(intake, number) == "open"
@@ -203,6 +207,8 @@ def test_approving_a_replacement_changes_the_registry_and_tells_both(intake: Int
     assert told == {"zack.morris@bayside.example", "stacey.carosi@bayside.example", "kelly.kapowski@bayside.example"}
     case = intake.show(number)
     assert case["approved_by"] == "helpdesk@intake.example"
+    # Applied is done: the case is resolved, no longer new, and the resolution says what changed.
+    assert case["status"] == "resolved" and "Added Stacey Carosi" in case["resolution"]
     assert all(m["Auto-Submitted"] == "auto-generated" for m in intake.sent_mail()[before:])
     again = intake.run("approve", str(number))
     assert again.code == 2 and "already approved" in again.err
