@@ -92,10 +92,10 @@ def _failure(what: str, exc: BaseException) -> Check:
 
 def check_configuration(config: Config) -> Check:
     what = f"configuration {config.path or '(defaults)'}"
-    missing = [name for name in ("acknowledgement.txt", "needs_information.txt", "refusal.txt")
-               if not (config.template_dir / name).is_file()]
-    if missing:
-        return Check(what, False, f"template_dir {config.template_dir} lacks {', '.join(missing)}")
+    from intake.mailout.templates import template_problem  # the built-ins, under any template_dir override
+    problem = template_problem(config.template_dir)
+    if problem:
+        return Check(what, False, problem)
     receivers = (["smtp" if not config.smtp.lmtp else "lmtp"] if config.smtp.enabled else []) + \
         [f"imap:{m.name}" for m in config.imap]
     return Check(what, True, f"valid; support addresses {', '.join(config.support_addresses)}; "

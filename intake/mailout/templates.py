@@ -1,11 +1,36 @@
-"""The Jinja2 environment of every outgoing mail's templates (templates/email/)."""
+"""The Jinja2 environment of every outgoing mail's templates.
+
+The built-in templates are the repository's top-level templates/email/. They
+ship inside the package as intake/templates/email: in the checkout that path
+is a symbolic link to templates/, in the wheel the files themselves. So the
+same lookup works from a wheel, an editable install and the test suite.
+
+`[intake] template_dir` names an optional folder searched first: it holds only
+the templates a deployment changes (say acknowledgement.txt) and inherits the
+rest, including the partials they extend, from the built-ins.
+"""
 from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+
+BUILTIN_PACKAGE = "intake"
+BUILTIN_FOLDER = "templates/email"
+# The kinds of reply every installation must be able to send.
+REQUIRED = ("acknowledgement.txt", "acknowledgement.html", "needs_information.txt", "needs_information.html",
+            "refusal.txt", "refusal.html")
 
 
 def format_date(value: dt.date | dt.datetime) -> str:
@@ -13,9 +38,12 @@ def format_date(value: dt.date | dt.datetime) -> str:
 
 
 @lru_cache(maxsize=None)
-def template_environment(template_dir: Path) -> Environment:
+def template_environment(template_dir: Path | None) -> Environment:
+    """The templates of `template_dir` first (when given), then the built-in ones."""
+    loaders: list[BaseLoader] = [FileSystemLoader(template_dir)] if template_dir is not None else []
+    loaders.append(PackageLoader(BUILTIN_PACKAGE, BUILTIN_FOLDER))
     environment = Environment(
-        loader=FileSystemLoader(template_dir),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -23,3 +51,23 @@ def template_environment(template_dir: Path) -> Environment:
     )
     environment.filters["mdy"] = format_date
     return environment
+
+
+def template_problem(template_dir: Path | None) -> str | None:
+    """Why the templates cannot be used (a required one missing, one that does not compile), or None."""
+    where = f"template_dir {template_dir}" if template_dir is not None else "the built-in templates"
+    try:
+        environment = template_environment(template_dir)
+        names = environment.list_templates()
+    except (OSError, ValueError) as exc:  # the built-ins not installed, the folder unreadable
+        return f"{where}: {type(exc).__name__}: {exc}"
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        return f"{where}: no {', '.join(missing)}"
+    for name in names:
+        try:
+            environment.get_template(name)
+        except (TemplateError, OSError) as exc:
+            line = getattr(exc, "lineno", None)
+            return f"{where}: {name}{f' line {line}' if line else ''}: {type(exc).__name__}: {exc}"
+    return None
