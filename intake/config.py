@@ -1,9 +1,15 @@
 """Configuration: one frozen, typed object read from config.toml and passed in.
 
 Nothing reads configuration from a global; the command line loads it once and
-hands it to whatever needs it. Relative paths in the file are relative to the
-directory of the file itself, so `intake --config /etc/intake/config.toml`
-works from any working directory.
+hands it to whatever needs it. The file is the one named by `--config`, else
+by $INTAKE_CONFIG, else ./config.toml, else /etc/intake/config.toml. Relative
+paths in the file are relative to the directory of the file itself, so
+`intake --config /etc/intake/config.toml` works from any working directory.
+
+Every default is here, and the shipped config.toml states the same values:
+an empty file and the shipped one give the same settings. What intake keeps
+(the SQLite database, the outgoing Maildir, the generated secret) lives under
+one folder, `[intake] data_dir`, unless a setting puts it elsewhere.
 """
 from __future__ import annotations
 
@@ -18,6 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from routing.schema import CaseType, spec_for
 
 DEFAULT_CONFIG_NAME = "config.toml"
+# The system-wide file, looked for last (a module constant, so that a test can look elsewhere).
+SYSTEM_CONFIG = Path("/etc/intake/config.toml")
+CONFIG_ENV = "INTAKE_CONFIG"
+# What intake keeps, relative to the configuration file's folder unless absolute.
+DEFAULT_DATA_DIR = "var"
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
 
@@ -29,7 +40,7 @@ class ConfigError(ValueError):
 class SmtpConfig:
     """The SMTP (or LMTP) listener of `intake serve`."""
 
-    enabled: bool = False
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 2525
     lmtp: bool = False
@@ -102,8 +113,10 @@ class Config:
     organisation: str
     max_message_bytes: int
     timezone: ZoneInfo
-    template_dir: Path
+    data_dir: Path  # the database, the outgoing Maildir and the secret, unless set elsewhere
     outgoing_maildir: Path
+    # Searched before the built-in templates; holds only the templates it changes.
+    template_dir: Path | None = None
     # Authentication-Results headers from these servers (our own MTA) are believed.
     trusted_authserv_ids: tuple[str, ...] = ()
     departments: dict[CaseType, str] = field(default_factory=dict)
@@ -122,21 +135,34 @@ class Config:
         return self.from_address.rpartition("@")[2] or "intake.invalid"
 
 
-def find_config(explicit: str | Path | None) -> Path | None:
-    """The file to read: the one given, else ./config.toml when it exists."""
+def find_config(explicit: str | Path | None) -> Path:
+    """The file to read: --config, else $INTAKE_CONFIG, else ./config.toml, else /etc/intake/config.toml.
+
+    A file named by --config or $INTAKE_CONFIG must exist; with none found the
+    error lists every place looked at.
+    """
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(f"{path}: no such configuration file")
         return path
-    default = Path.cwd() / DEFAULT_CONFIG_NAME
-    return default if default.is_file() else None
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{path} (named by ${CONFIG_ENV}): no such configuration file")
+        return path
+    candidates = (Path.cwd() / DEFAULT_CONFIG_NAME, SYSTEM_CONFIG)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no configuration file found; looked for --config PATH (not given), ${CONFIG_ENV} (not set), "
+                      f"{' and '.join(str(c) for c in candidates)} (neither exists). "
+                      f"Start from the config.toml shipped with intake (see its README).")
 
 
 def load_config(explicit: str | Path | None = None) -> Config:
     path = find_config(explicit)
-    if path is None:
-        return config_from_mapping({}, base=Path.cwd(), path=None)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -146,7 +172,7 @@ def load_config(explicit: str | Path | None = None) -> Config:
 
 _KNOWN = {
     "intake": {"support_addresses", "from_address", "from_name", "organisation", "max_message_bytes",
-               "timezone", "template_dir", "trusted_authserv_ids"},
+               "timezone", "data_dir", "template_dir", "trusted_authserv_ids"},
     "database": {"url"},
     "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
@@ -168,9 +194,11 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
     addresses = tuple(a.strip().lower() for a in general.get("support_addresses", ["support@intake.example"]))
     if not addresses:
         raise ConfigError(f"{where}: [intake] support_addresses must list at least one address")
+    data_dir = base / general.get("data_dir", DEFAULT_DATA_DIR)
     return Config(
         path=path,
-        database_url=_database_url(data.get("database", {}).get("url", "sqlite:///var/intake.db"), base),
+        data_dir=data_dir,
+        database_url=_database_url(data.get("database", {}).get("url"), base, data_dir),
         support_addresses=addresses,
         from_address=general.get("from_address", addresses[0]).strip().lower(),
         from_name=general.get("from_name", "Support"),
@@ -178,20 +206,26 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         max_message_bytes=_positive_int(general.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
                                         f"{where}: [intake] max_message_bytes"),
         timezone=_zone(general.get("timezone", "UTC"), where),
-        template_dir=base / general.get("template_dir", "templates/email"),
+        template_dir=_template_dir(general.get("template_dir"), base, where),
         trusted_authserv_ids=tuple(str(i).strip().lower() for i in general.get("trusted_authserv_ids", [])),
-        outgoing_maildir=base / data.get("outgoing", {}).get("maildir", "var/outgoing"),
+        outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
         smtp=_smtp(data.get("smtp", {}), base, where),
         relay=_relay(data.get("outgoing", {}), base, where),
         delivery=_delivery(data.get("outgoing", {}), where),
-        conversations=_conversations(data.get("conversations", {}), base, where),
+        conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
     )
 
 
-# Where the secret is kept when the configuration names none: made on first use.
-_GENERATED_SECRET = "var/secret"
+def _template_dir(value: str | None, base: Path, where: str) -> Path | None:
+    """The folder searched before the built-in templates; a typo must not silently mean the built-ins."""
+    if not value:
+        return None
+    folder = base / value
+    if not folder.is_dir():
+        raise ConfigError(f"{where}: [intake] template_dir {folder} is not a folder")
+    return folder
 
 
 def _relay(table: dict[str, Any], base: Path, where: str) -> RelayConfig | None:
@@ -220,7 +254,7 @@ def _delivery(table: dict[str, Any], where: str) -> DeliveryPolicy:
     return policy
 
 
-def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversations:
+def _conversations(table: dict[str, Any], base: Path, data_dir: Path, where: str) -> Conversations:
     if table.get("secret_env"):
         secret = os.environ.get(table["secret_env"], "")
         if not secret:
@@ -232,7 +266,7 @@ def _conversations(table: dict[str, Any], base: Path, where: str) -> Conversatio
         except OSError as exc:
             raise ConfigError(f"{where}: [conversations] cannot read secret_file {secret_path}: {exc}") from exc
     else:
-        secret = _generated_secret(base / _GENERATED_SECRET)
+        secret = _generated_secret(data_dir / "secret")
     return Conversations(
         secret=secret,
         staff_addresses=tuple(a.strip().lower() for a in table.get("staff_addresses", [])),
@@ -264,7 +298,7 @@ def _path(value: str | None, base: Path) -> Path | None:
 
 def _smtp(table: dict[str, Any], base: Path, where: str) -> SmtpConfig:
     config = SmtpConfig(
-        enabled=bool(table.get("enabled", False)), host=str(table.get("host", "127.0.0.1")),
+        enabled=bool(table.get("enabled", True)), host=str(table.get("host", "127.0.0.1")),
         port=_positive_int(table.get("port", 2525), f"{where}: [smtp] port"), lmtp=bool(table.get("lmtp", False)),
         tls_cert=_path(table.get("tls_cert"), base), tls_key=_path(table.get("tls_key"), base),
         require_tls=bool(table.get("require_tls", False)))
@@ -323,9 +357,11 @@ def _reject_unknown_keys(data: dict[str, Any], where: str) -> None:
                 raise ConfigError(f"{where}: unknown setting {key!r} in [{section}]; known: {', '.join(sorted(keys))}")
 
 
-def _database_url(url: str, base: Path) -> str:
-    """Make a relative SQLite path relative to the directory of the config file."""
+def _database_url(url: str | None, base: Path, data_dir: Path) -> str:
+    """The URL given (a relative SQLite path made relative to the config file's folder), else data_dir/intake.db."""
     prefix = "sqlite:///"
+    if not url:
+        return prefix + str(data_dir / "intake.db")
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
         return prefix + str(base / url[len(prefix):])
     return url
@@ -345,8 +381,9 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 
 def _departments(table: dict[str, Any], where: str) -> dict[CaseType, str]:
+    """Every case type's department: the schema's, unless the file names another."""
     by_name = {t.value.lower(): t for t in CaseType}
-    result: dict[CaseType, str] = {}
+    result: dict[CaseType, str] = {t: spec_for(t).department for t in CaseType}
     for name, department in table.items():
         case_type = by_name.get(name.strip().lower())
         if case_type is None:

@@ -135,7 +135,7 @@ class RunningIntake:
         self.log = root / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._engine: Engine | None = None
-        smtp_table = ""
+        smtp_table = "[smtp]\nenabled = false\n"  # the listener is on by default
         if smtp:
             smtp_table = (f"[smtp]\nenabled = true\nhost = \"127.0.0.1\"\nport = {self.port}\n"
                           f"lmtp = {'true' if lmtp else 'false'}\n")
