@@ -206,3 +206,11 @@ def test_the_example_server_configuration_is_valid_and_keeps_its_data_in_var_lib
     config = config_from_mapping(example, base=tmp_path, path=None)
     assert config.outgoing_maildir == tmp_path / "lib" / "outgoing"
     assert config.database_url.startswith("postgresql") and config.template_dir is None
+
+
+def test_the_maildir_sink_makes_its_missing_parents(tmp_path: Path) -> None:
+    """On PostgreSQL with a secret_file nothing else makes data_dir: the first reply must not wait for a retry."""
+    from intake.mailout.delivery import MaildirSink
+    maildir = tmp_path / "data" / "not" / "made" / "outgoing"
+    MaildirSink(maildir).send("support@intake.example", ["zack@bayside.example"], compose(ZACK, "Hello", "Hi"))
+    assert [m["Subject"] for m in delivered(maildir)] == ["Hello"]
