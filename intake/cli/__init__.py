@@ -16,6 +16,7 @@ from typing import Sequence
 
 from intake.cli import cases, contacts, db, ingest, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
+from intake.cli.text import out
 from intake.config import ConfigError, load_config
 from intake.store.contacts_csv import ContactsFileError
 
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         return int(args.handler(args, config) or EXIT_OK)
     except (ConfigError, CommandError, ContactsFileError) as exc:
-        print(f"intake: error: {exc}", file=sys.stderr)
+        out(f"intake: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`intake cases | head`): stop quietly, as Unix tools do.

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from intake.cli import views
 from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, print_json
-from intake.cli.text import MISSING, billable, case_fields, labelled, shown
+from intake.cli.text import MISSING, billable, case_fields, labelled, out, shown
 from intake.config import Config
 from intake.store.database import open_store
 from intake.store.models import Account, Case, CaseStatus, InboundMessage, OutboundMessage
@@ -72,26 +72,22 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 
 
 def _print_case(detail: dict[str, Any]) -> None:
-    print(f"Case #{detail['number']}: {shown(detail['subject'])}")
+    out(f"Case #{detail['number']}: {shown(detail['subject'])}")
     for key in ("case_type", "priority", "status", "account", "contact", "submitted_by", "department",
                 "billable", "created", "modified"):
         value = billable(detail[key]) if key == "billable" else shown(detail[key])
-        print(f"  {key.replace('_', ' ').capitalize()}: {value}")
-    for line in case_fields(detail["description"], detail["fields"]):
-        print(line)
+        out(f"  {key.replace('_', ' ').capitalize()}: {value}")
+    out(*case_fields(detail["description"], detail["fields"]))
     for attachment in detail["attachments"]:
-        print(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
+        out(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
               f"sha256 {attachment['sha256'][:12]}…)")
     if detail["linked_cases"]:
-        print("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
+        out("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
     if detail["resolution"]:
-        for line in labelled("Resolution", detail["resolution"]):
-            print(line)
-    print("Thread:")
+        out(*labelled("Resolution", detail["resolution"]))
+    out("Thread:")
     for when, kind, lines in _thread(detail):
-        print(f"  [{shown(when)}] {kind}")
-        for line in lines:
-            print(f"      {line}")
+        out(f"  [{shown(when)}] {kind}", *(f"      {line}" for line in lines))
 
 
 def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
@@ -123,8 +119,8 @@ def _messages(args: argparse.Namespace, config: Config) -> int:
         selected = select(InboundMessage).order_by(InboundMessage.id)
         return selected.where(InboundMessage.outcome == args.outcome) if args.outcome else selected
 
-    def line(m: InboundMessage) -> str:
+    def lines(m: InboundMessage) -> list[str]:
         head = f"{m.id:<5} {m.outcome or 'pending':17} {case_tag(m.case_number):6} {m.sender or '-':32} {m.subject}"
-        return "\n".join([head, *(f"      - {reason}" for reason in m.reasons or [])])
+        return [head, *(f"      - {reason}" for reason in m.reasons or [])]
 
-    return listing(config, args.json, query, views.inbound_view, line)
+    return listing(config, args.json, query, views.inbound_view, lines)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
+from intake.cli.text import out
 from intake.config import Config
 from intake.store.database import open_store
 
@@ -24,13 +26,18 @@ def command(commands: Any, name: str, handler: Callable[..., int | None], help_t
     return sub
 
 
+# JSON escapes C0 itself; DEL and C1 it leaves raw, and a terminal may obey them (U+009B is CSI).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    print(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def listing(config: Config, as_json: bool, query: Callable[[Session], Any],
-            to_json: Callable[[Any], dict[str, Any]], to_text: Callable[[Any], str]) -> int:
-    """Print the rows `query` selects: as a JSON array of `to_json`, or one `to_text` each."""
+            to_json: Callable[[Any], dict[str, Any]], to_text: Callable[[Any], str | list[str]]) -> int:
+    """Print the rows `query` selects: as a JSON array of `to_json`, or the line (or lines) `to_text` makes of each."""
     store = open_store(config.database_url)
     with store.session() as session:
         rows = session.scalars(query(session)).all()
@@ -38,7 +45,8 @@ def listing(config: Config, as_json: bool, query: Callable[[Session], Any],
             print_json([to_json(row) for row in rows])
         else:
             for row in rows:
-                print(to_text(row))
+                text = to_text(row)
+                out(*([text] if isinstance(text, str) else text))
     return EXIT_OK
 
 

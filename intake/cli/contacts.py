@@ -11,6 +11,7 @@ from sqlalchemy import select
 from intake.act.bounces import clear_bouncing
 from intake.cli import views
 from intake.cli.common import EXIT_OK, CommandError, command, listing
+from intake.cli.text import out
 from intake.config import Config
 from intake.store.contacts_csv import import_contacts
 from intake.store.database import open_store
@@ -36,9 +37,9 @@ def _contacts_import(args: argparse.Namespace, config: Config) -> int:
     with store.session() as session, session.begin():
         report = import_contacts(session, path)
     for error in report.errors:
-        print(f"{path}: {error.message}" if error.message.startswith("line") else
-              f"{path}: line {error.line}: {error.message}", file=sys.stderr)
-    print(f"{report.created} contact(s) created, {report.updated} updated, "
+        out(f"{path}: {error.message}" if error.message.startswith("line") else
+            f"{path}: line {error.line}: {error.message}", file=sys.stderr)
+    out(f"{report.created} contact(s) created, {report.updated} updated, "
           f"{report.accounts_created} account(s) created, {len(report.errors)} row(s) rejected")
     return EXIT_OK
 
@@ -48,7 +49,7 @@ def _contacts_clear_bounce(args: argparse.Namespace, config: Config) -> int:
     with store.session() as session, session.begin():
         if not clear_bouncing(session, args.email.strip().lower()):
             raise CommandError(f"there is no contact {args.email}")
-    print(f"{args.email}: bounce count cleared; the contact will be mailed again")
+    out(f"{args.email}: bounce count cleared; the contact will be mailed again")
     return EXIT_OK
 
 

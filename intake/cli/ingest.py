@@ -8,7 +8,7 @@ from typing import Any
 
 from intake.act.worker import Preview, Processed, preview, process_message, replay
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, command
-from intake.cli.text import billable, case_fields, labelled
+from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
@@ -39,11 +39,11 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
     for item in _with_progress(items):
         line, readable = _ingest_one(item, store, config)
         unreadable += not readable
-        print(line, flush=True)
+        out(line, flush=True)
     delivered = deliver_pending(store, config)
     if delivered:
         where = f"the relay {config.relay.host}" if config.relay else f"the Maildir {config.outgoing_maildir}"
-        print(f"{delivered} outgoing message(s) delivered to {where}")
+        out(f"{delivered} outgoing message(s) delivered to {where}")
     return EXIT_UNREADABLE if unreadable else EXIT_OK
 
 
@@ -104,7 +104,7 @@ def _dry_run(items: list[Item], config: Config) -> int:
             raw, error = _read(item)
             if raw is None:
                 unreadable += 1
-                print(f"{item.label}: error: {error}")
+                out(f"{item.label}: error: {error}")
                 continue
             _print_preview(item.label, preview(raw, session, config))
     finally:
@@ -123,34 +123,29 @@ def _existing_store(config: Config) -> Store | None:
 
 def _print_preview(label: str, result: Preview) -> None:
     decision = result.decision
-    print(f"== {label}")
-    print(f"outcome: {decision.outcome.value} (dry run: nothing written)")
+    out(f"== {label}", f"outcome: {decision.outcome.value} (dry run: nothing written)")
     message = result.submission.message
     if message is not None:
-        print(f"from: {message.from_address}  subject: {message.subject}")
+        out(f"from: {message.from_address}  subject: {message.subject}")
     if isinstance(decision, CreateCase):
         draft = decision.draft
         kind = draft.spec.case_type.value + (f" ({billable(True)})" if draft.billable else "")
-        print(f"case: {kind}, priority {draft.priority}, account {draft.account.name}, "
-              f"contact {draft.contact.email}, department {draft.department}")
-        for line in [*labelled("Subject", draft.subject), *case_fields(draft.description, draft.fields)]:
-            print(line)
-    print("reasons:")
-    for reason in decision.reasons:
-        print(f"  - {reason}")
+        out(f"case: {kind}, priority {draft.priority}, account {draft.account.name}, "
+            f"contact {draft.contact.email}, department {draft.department}")
+        out(*labelled("Subject", draft.subject), *case_fields(draft.description, draft.fields))
+    out("reasons:", *(f"  - {reason}" for reason in decision.reasons))
     if result.reply is not None:
-        print("reply that would be sent:")
-        print(_text_part(result.reply))
+        out("reply that would be sent:", *_text_part(result.reply))
 
 
-def _text_part(raw: bytes) -> str:
+def _text_part(raw: bytes) -> list[str]:
     import email
     from email import policy
     message = email.message_from_bytes(raw, policy=policy.default)
     body = message.get_body(preferencelist=("plain",))
-    headers = "".join(f"  {name}: {message[name]}\n" for name in ("To", "Subject") if message[name])
+    headers = [f"  {name}: {message[name]}" for name in ("To", "Subject") if message[name]]
     content = body.get_content() if body is not None else ""
-    return headers + "\n".join("  | " + line for line in content.rstrip().splitlines())
+    return headers + ["  | " + line for line in content.rstrip().splitlines()]
 
 
 # --- replay -------------------------------------------------------------------
@@ -159,6 +154,6 @@ def _text_part(raw: bytes) -> str:
 def _replay(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config.database_url)
     for processed in replay(store, config, args.ids):
-        print(f"message {processed.inbound_id}: {_describe(processed)}")
+        out(f"message {processed.inbound_id}: {_describe(processed)}")
     deliver_pending(store, config)
     return EXIT_OK

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from intake.cli.text import out
 from intake.config import Config, ImapMailbox, RelayConfig
 from intake.daemon import EXIT_FAILED, EXIT_OK, Daemon, StartupError
 from intake.logs import configure_logging, logfmt
@@ -51,7 +52,7 @@ def serve_command(args: argparse.Namespace, config: Config) -> int:
         return asyncio.run(Daemon(config).run())
     except StartupError as exc:
         log.error(logfmt(event="startup_failed", error=str(exc)))
-        print(f"intake: error: {exc}", file=sys.stderr)
+        out(f"intake: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -74,14 +75,14 @@ def run_checks(config: Config) -> int:
         checks.append(check_smtp(config))
     checks.extend(check_imap(mailbox) for mailbox in config.imap)
     for check in checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.what}: {check.detail}")
+        out(f"{'ok  ' if check.ok else 'FAIL'}  {check.what}: {check.detail}")
     for warning in warnings_about(config):
-        print(f"warn  {warning}")
+        out(f"warn  {warning}")
     failed = [c.what for c in checks if not c.ok]
     if failed:
-        print(f"{len(failed)} of {len(checks)} checks failed: {'; '.join(failed)}")
+        out(f"{len(failed)} of {len(checks)} checks failed: {'; '.join(failed)}")
         return EXIT_FAILED
-    print(f"all {len(checks)} checks passed")
+    out(f"all {len(checks)} checks passed")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from intake.act.cases import CaseActionError, NewAttachment, close, reopen, resolve, staff_comment
 from intake.act.contacts import approve_contact_change
 from intake.cli.common import EXIT_OK, CommandError, command
+from intake.cli.text import out
 from intake.config import Config
 from intake.mailout.delivery import deliver_pending
 from intake.store.database import open_store
@@ -39,7 +40,7 @@ def add_commands(commands: Any) -> None:
     approve.add_argument("--by", metavar="EMAIL", help="who approved (default: the first staff address)")
 
 
-def _on_case(config: Config, number: int, action: Callable[[Session, Case], str]) -> int:
+def _on_case(config: Config, number: int, action: Callable[[Session, Case], str | list[str]]) -> int:
     """Run one staff action on a case in one transaction, deliver the mail it queued, and say what happened."""
     store = open_store(config.database_url)
     with store.session() as session, session.begin():
@@ -51,7 +52,7 @@ def _on_case(config: Config, number: int, action: Callable[[Session, Case], str]
         except CaseActionError as exc:
             raise CommandError(str(exc)) from exc
     deliver_pending(store, config)
-    print(done)
+    out(*([done] if isinstance(done, str) else done))
     return EXIT_OK
 
 
@@ -116,7 +117,7 @@ def _reopen(args: argparse.Namespace, config: Config) -> int:
 def _approve(args: argparse.Namespace, config: Config) -> int:
     by = _staff_address(config, args.by)
 
-    def act(session: Session, case: Case) -> str:
+    def act(session: Session, case: Case) -> list[str]:
         changes = approve_contact_change(session, case, by, config)
-        return f"case #{case.number} approved by {by}:\n" + "\n".join(f"  {line}" for line in changes)
+        return [f"case #{case.number} approved by {by}:", *(f"  {line}" for line in changes)]
     return _on_case(config, args.number, act)

@@ -1,15 +1,43 @@
 """Text for people: how the command line shows stored values in text mode.
 
+`out` prints every line the command line writes for people, made safe for a
+terminal by `safe`: values from mail (subjects, senders, reasons, comments,
+filenames) can carry ESC, CR and other control characters that a terminal
+would obey; they are shown as visible escapes (``\\x1b``) instead. A value
+keeps its line breaks only where the command line itself splits it into lines.
+
 `shown` turns a stored value into what staff read (``yes``/``no``, lists
 joined, ``-`` for nothing); `case_fields` prints a case's Description and
 the type's own fields, the same for `intake show` and the dry run.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+import sys
+from typing import IO, Any, Mapping
 
 MISSING = "-"
 INDENT = "  "
+
+# C0 (with tab, newline and CR), DEL, C1, and the Unicode controls that reorder or break text.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text: str) -> str:
+    """`text` with every control character replaced by a visible escape: one line, nothing a terminal obeys."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def out(*lines: str, file: IO[str] | None = None, flush: bool = False) -> None:
+    """Print each of `lines` on a line of its own, made safe by `safe`."""
+    stream = file or sys.stdout
+    for line in lines:
+        print(safe(line), file=stream, flush=flush)
 
 
 def shown(value: Any) -> str:
