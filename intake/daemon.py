@@ -36,6 +36,7 @@ from intake.mailin.imap import run_imap_poller
 from intake.mailin.smtp import IntakeHandler, start_listener
 from intake.mailout.delivery import deliver_pending, next_due
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
+from intake.store.migrate import SchemaError
 from intake.store.models import utcnow
 
 log = logging.getLogger("intake.daemon")
@@ -90,6 +91,8 @@ class Daemon:
         try:
             self.store = await asyncio.to_thread(open_store, self.config.database_url)
             self.edge_store = await asyncio.to_thread(open_edge_store, self.config.database_url)
+        except SchemaError as exc:  # behind or ahead of the code: the message names the database and the fix
+            raise StartupError(str(exc)) from exc
         except Exception as exc:
             shown = make_url(self.config.database_url).render_as_string(hide_password=True)
             raise StartupError(f"cannot open the database {shown}: {type(exc).__name__}: {exc}") from exc

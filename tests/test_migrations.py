@@ -190,6 +190,7 @@ def test_postgresql_behind_the_code_refuses_serve_and_commands_until_db_upgrade(
         refused = intake.command("serve", timeout=30)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "`intake db upgrade`" in refused.stderr and "no intake schema yet" in refused.stderr
+        assert "SchemaError" not in refused.stderr  # the message for a person, not the Python class
 
         listed = intake.command("cases")
         assert listed.returncode != 0 and "`intake db upgrade`" in listed.stderr, listed.stderr
