@@ -6,11 +6,18 @@ timestamps are ISO 8601 strings in UTC with an explicit offset and whole
 seconds (``2026-11-28T12:00:00+00:00``), dates are ``YYYY-MM-DD``, and a
 missing value is ``null``, never an absent key. The builders only read the
 models they are given (following their relationships); they never query or
-write.
+write. Addresses and the In-Reply-To of a message are read from the header
+block of its stored raw bytes (headers only; a header that cannot be read
+counts as absent).
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import select
@@ -82,10 +89,15 @@ def case_detail(case: Case) -> dict[str, Any]:
     the case's inbound and outbound mail in time order (inbound by
     ``received``, outbound by ``created``), each ``{direction: "inbound" |
     "outbound", message_id, date, from, to: [str], subject, outcome,
-    reasons: [str], kind, status, in_reply_to}``. Keys that do not apply to a
-    direction are null (``to`` and ``reasons`` are empty lists instead):
-    ``from``, ``outcome`` and ``reasons`` are inbound-only; ``to``, ``kind``,
-    ``status`` and ``in_reply_to`` are outbound-only.
+    reasons: [str], kind, status, in_reply_to}``. ``from`` is the sender's
+    address (inbound: the stored sender; outbound: the From of the message
+    sent), ``to`` the addresses it went to (inbound: its To and Cc headers;
+    outbound: the recipients), ``in_reply_to`` the Message-ID its
+    In-Reply-To names, or null; addresses read from headers are in lower
+    case. Keys that do
+    not apply to a direction are null (``reasons`` is an empty list
+    instead): ``outcome`` and ``reasons`` are inbound-only; ``kind`` and
+    ``status`` are outbound-only.
 
     Also ``comments``: the thread in order, each ``{author (email), body (the
     visible text), public, created, attachments: [{filename, content_type,
@@ -176,27 +188,29 @@ def outbox_view(msg: OutboundMessage) -> dict[str, Any]:
 
 
 def _inbound_entry(msg: InboundMessage) -> dict[str, Any]:
+    headers = _headers(msg.raw)
     return {
         "direction": INBOUND,
         "message_id": msg.message_id,
         "date": _timestamp(msg.received),
         "from": msg.sender,
-        "to": [],
+        "to": _addresses(headers, "To", "Cc"),
         "subject": msg.subject,
         "outcome": msg.outcome,
         "reasons": list(msg.reasons or []),
         "kind": None,
         "status": None,
-        "in_reply_to": None,
+        "in_reply_to": _in_reply_to(headers),
     }
 
 
 def _outbound_entry(msg: OutboundMessage) -> dict[str, Any]:
+    sender = _addresses(_headers(msg.raw), "From")
     return {
         "direction": OUTBOUND,
         "message_id": msg.message_id,
         "date": _timestamp(msg.created),
-        "from": None,
+        "from": sender[0] if sender else None,
         "to": list(msg.recipients or []),
         "subject": msg.subject,
         "outcome": None,
@@ -205,6 +219,48 @@ def _outbound_entry(msg: OutboundMessage) -> dict[str, Any]:
         "status": msg.status,
         "in_reply_to": msg.in_reply_to,
     }
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def _headers(raw: bytes | None) -> EmailMessage | None:
+    """The header block of stored raw bytes, parsed alone (the body is never read)."""
+    if not raw:
+        return None
+    end = _HEADER_END.search(raw)
+    try:
+        parsed = BytesHeaderParser(policy=policy.default).parsebytes(raw[:end.start()] if end else raw)
+    except Exception:  # bytes that are not mail: no headers to read
+        return None
+    return parsed  # type: ignore[return-value]  # policy.default makes an EmailMessage
+
+
+def _header_values(headers: EmailMessage | None, name: str) -> list[str]:
+    if headers is None:
+        return []
+    try:
+        return [str(value) for value in headers.get_all(name) or []]
+    except Exception:  # a header the parser cannot make sense of counts as absent
+        return []
+
+
+def _addresses(headers: EmailMessage | None, *names: str) -> list[str]:
+    """The addresses in the named headers, in order, lower case, each once."""
+    found: list[str] = []
+    for name in names:
+        for _, address in getaddresses(_header_values(headers, name)):
+            address = address.strip().lower()
+            if "@" in address and address not in found:
+                found.append(address)
+    return found
+
+
+def _in_reply_to(headers: EmailMessage | None) -> str | None:
+    values = _header_values(headers, "In-Reply-To")
+    match = _MESSAGE_ID.search(values[0]) if values else None
+    return match.group(1) if match else None
 
 
 def _attachment(attachment: Attachment) -> dict[str, Any]:
