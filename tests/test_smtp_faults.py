@@ -49,6 +49,26 @@ def store_locked(intake: RunningIntake) -> Iterator[None]:
         engine.dispose()
 
 
+def store_lock_held(intake: RunningIntake) -> bool:
+    """Seen from a third connection: is the lock that storing needs held right now?"""
+    url = intake.database_url
+    if url.startswith("sqlite:///"):
+        probe = sqlite3.connect(url[len("sqlite:///"):], timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # a write lock, as store_raw's INSERT takes
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return True
+            raise
+        finally:
+            probe.close()  # rolls back the probe's own transaction when it got one
+        return False
+    with intake.engine.connect() as probe:
+        return bool(probe.scalar(text(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'inbound_messages'::regclass"
+            " AND mode = 'AccessExclusiveLock' AND granted")))
+
+
 def data_answer(intake: RunningIntake, raw: bytes) -> tuple[int, bytes]:
     with intake.smtp() as client:
         client.ehlo()
@@ -71,28 +91,44 @@ def test_a_burst_while_the_store_is_locked_gets_451s_and_every_250_is_stored(mak
     intake = make_intake().start()
     ids = [[f"<burst-{t}-{n}@bayside.example>" for n in range(8)] for t in range(3)]
     answers: list[tuple[str, int]] = []  # (Message-ID, reply code) in the order received
+    errors: list[BaseException] = []
     lock = threading.Lock()
+    # The rest of the burst goes out only once the store is locked: sent any
+    # earlier, all of it can be stored before the lock is taken and no 451 is
+    # ever seen (as happened on a loaded machine).
+    store_is_locked = threading.Event()
+
+    def send_until_accepted(message_id: str) -> None:
+        while True:  # as an MTA would: retry a 451 until it is accepted
+            code, _ = data_answer(intake, case_message(message_id=message_id))
+            with lock:
+                answers.append((message_id, code))
+            if code == 250:
+                return
+            assert code == 451
 
     def sender(message_ids: list[str]) -> None:
-        for message_id in message_ids:
-            while True:  # as an MTA would: retry a 451 until it is accepted
-                code, _ = data_answer(intake, case_message(message_id=message_id))
-                with lock:
-                    answers.append((message_id, code))
-                if code == 250:
-                    break
-                assert code == 451
+        try:
+            send_until_accepted(message_ids[0])
+            assert store_is_locked.wait(timeout=60), "the store was never locked"
+            for message_id in message_ids[1:]:
+                send_until_accepted(message_id)
+        except BaseException as exc:  # reported by the test, not lost with the thread
+            errors.append(exc)
 
-    threads = [threading.Thread(target=sender, args=(batch,)) for batch in ids]
+    threads = [threading.Thread(target=sender, args=(batch,), daemon=True) for batch in ids]
     for thread in threads:
         thread.start()
     wait_until(lambda: len(answers) >= 3, timeout=30, what="the first messages to be accepted")
     with store_locked(intake):
+        wait_until(lambda: store_lock_held(intake), timeout=10, what="the store lock to be held")
+        store_is_locked.set()
         wait_until(lambda: sum(code == 451 for _, code in answers) >= 2, timeout=30,
                    what="451 answers while the database is locked")
     for thread in threads:
         thread.join(timeout=60)
         assert not thread.is_alive()
+    assert not errors, errors
     every_id = {m.strip("<>") for batch in ids for m in batch}
     stored = intake.wait_until_processed(len(every_id))
     assert sorted(stored.message_ids()) == sorted(every_id)  # each once, none lost
