@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intake.credentials import SecretUnavailable, read_secret
+from intake.store.urls import sqlite_file, sqlite_url
 from routing.schema import CaseType, spec_for
 
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -255,16 +257,12 @@ def _delivery(table: dict[str, Any], where: str) -> DeliveryPolicy:
 
 
 def _conversations(table: dict[str, Any], base: Path, data_dir: Path, where: str) -> Conversations:
-    if table.get("secret_env"):
-        secret = os.environ.get(table["secret_env"], "")
-        if not secret:
-            raise ConfigError(f"{where}: [conversations] secret_env names {table['secret_env']!r}, which is not set")
-    elif table.get("secret_file"):
-        secret_path = base / table["secret_file"]
+    if table.get("secret_env") or table.get("secret_file"):
         try:
-            secret = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{where}: [conversations] cannot read secret_file {secret_path}: {exc}") from exc
+            secret = read_secret(table.get("secret_env"), _path(table.get("secret_file"), base),
+                                 env_setting="secret_env", file_setting="secret_file")
+        except SecretUnavailable as exc:
+            raise ConfigError(f"{where}: [conversations] {exc}") from exc
     else:
         secret = _generated_secret(data_dir / "secret")
     return Conversations(
@@ -359,11 +357,11 @@ def _reject_unknown_keys(data: dict[str, Any], where: str) -> None:
 
 def _database_url(url: str | None, base: Path, data_dir: Path) -> str:
     """The URL given (a relative SQLite path made relative to the config file's folder), else data_dir/intake.db."""
-    prefix = "sqlite:///"
     if not url:
-        return prefix + str(data_dir / "intake.db")
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-        return prefix + str(base / url[len(prefix):])
+        return sqlite_url(data_dir / "intake.db")
+    file = sqlite_file(url)
+    if file is not None and not file.is_absolute():
+        return sqlite_url(base / file)
     return url
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from intake.act.worker import Preview, Processed, preview, process_message, replay
@@ -15,6 +14,7 @@ from intake.mailout.delivery import deliver_pending
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
 from intake.store.models import InboundMessage
+from intake.store.urls import sqlite_file
 from routing.outcomes import CreateCase
 
 PROGRESS_THRESHOLD = 50
@@ -115,10 +115,10 @@ def _dry_run(items: list[Item], config: Config) -> int:
 
 
 def _existing_store(config: Config) -> Store | None:
-    url = config.database_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        return None
-    return open_store(url, create=False)
+    file = sqlite_file(config.database_url)
+    if file is not None and not file.exists():
+        return None  # a dry run never creates the database
+    return open_store(config.database_url, create=False)
 
 
 def _print_preview(label: str, result: Preview) -> None:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.store import migrate
 from intake.store.models import InboundMessage, utcnow
+from intake.store.urls import sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -54,8 +55,9 @@ def engine_for(url: str) -> Engine:
     """An engine with intake's connection settings; a SQLite file's folder is made when missing."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    file = sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args=_connect_args(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -63,7 +65,7 @@ def engine_for(url: str) -> Engine:
 
 
 def _connect_args(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
+    if make_url(url).get_backend_name() == "sqlite":
         return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     return {}
 

@@ -38,10 +38,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from intake.config import ConfigError
 from intake.logs import logfmt
+from intake.store.urls import sqlite_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST = "0001"  # the schema of the models when migrations began
@@ -303,9 +303,8 @@ def _engine(url: str) -> Engine:
 
 
 def _missing_sqlite_file(url: str) -> bool:
-    parsed = make_url(url)
-    return (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-            and not Path(parsed.database).exists())
+    file = sqlite_file(url)
+    return file is not None and not file.exists()
 
 
 # --- for developers: the next migration ----------------------------------------------------------
