@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.store import migrate
 from intake.store.models import InboundMessage, utcnow
 from intake.store.urls import sqlite_file
+from parsers.message import bare_message_id
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -87,7 +88,7 @@ def dedupe_key(raw: bytes, message_id: str | None) -> str:
     collide (see `store_raw`). Without a Message-ID, the hash of the bytes.
     """
     if message_id:
-        return "mid:" + message_id.strip().strip("<>").lower()
+        return "mid:" + bare_message_id(message_id).lower()
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
