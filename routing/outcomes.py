@@ -73,13 +73,6 @@ class Decision:
     reply: ClassVar[Reply | None] = None
     reasons: tuple[str, ...] = ()
 
-    def because(self: _D, *more: str) -> _D:
-        """The same decision with more reasons."""
-        return replace(self, reasons=(*self.reasons, *more))
-
-
-_D = TypeVar("_D", bound=Decision)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Answered(Decision):

@@ -83,10 +83,9 @@ def _queue_answer(decision: Decision, acting: Acting, done: Done) -> str | None:
     if not isinstance(decision, Answered) or not decision.reply_to:
         return None
     message = acting.submission.message
-    assert message is not None  # only mail is answered
-    answer = answer_of(decision, message, done.case, done.status)
-    composed = compose_answer(answer, acting.config)
-    enqueue(acting.session, composed, decision.reply, [address for _, address in decision.reply_to],  # type: ignore[arg-type]
+    assert message is not None and decision.reply is not None  # only mail is answered, each kind has a reply
+    composed = compose_answer(answer_of(decision, message, done.case, done.status), acting.config)
+    enqueue(acting.session, composed, decision.reply, [address for _, address in decision.reply_to],
             case=done.case, inbound_id=acting.row.id)
     return decision.reply_to[0][1]
 
