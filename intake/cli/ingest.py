@@ -5,8 +5,10 @@ import argparse
 import sys
 from typing import Any
 
+from sqlalchemy import select
+
 from intake.act.worker import Preview, Processed, preview, process_message, replay
-from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, command
+from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
 from intake.mailin.files import Item, items_from
@@ -16,6 +18,7 @@ from intake.store.database import Store, open_store
 from intake.store.models import InboundMessage
 from intake.store.urls import sqlite_file
 from routing.outcomes import CreateCase
+from routing.states import Outcome
 
 PROGRESS_THRESHOLD = 50
 
@@ -27,7 +30,8 @@ def add_commands(commands: Any) -> None:
                         help="show what would happen to each message without writing anything")
 
     replayed = command(commands, "replay", _replay, "process failed messages again")
-    replayed.add_argument("ids", nargs="+", type=int, metavar="MESSAGE_ID")
+    replayed.add_argument("ids", nargs="+", type=int, metavar="ID",
+                          help="a stored message's number, as shown by `intake messages`")
 
 
 def _ingest(args: argparse.Namespace, config: Config) -> int:
@@ -152,8 +156,26 @@ def _text_part(raw: bytes) -> list[str]:
 
 
 def _replay(args: argparse.Namespace, config: Config) -> int:
+    """Replay the failed messages among `args.ids`; name each of the others on stderr and exit 2."""
     store = open_store(config.database_url)
-    for processed in replay(store, config, args.ids):
-        out(f"message {processed.inbound_id}: {_describe(processed)}")
-    deliver_pending(store, config)
-    return EXIT_OK
+    with store.session() as session:
+        rows = session.execute(select(InboundMessage.id, InboundMessage.outcome)
+                               .where(InboundMessage.id.in_(args.ids))).all()
+    outcomes: dict[int, str | None] = {inbound_id: outcome for inbound_id, outcome in rows}
+    refused = [_not_replayable(i, outcomes) for i in args.ids if outcomes.get(i, "") != Outcome.FAILED.value]
+    failed = [i for i in dict.fromkeys(args.ids) if outcomes.get(i, "") == Outcome.FAILED.value]
+    if failed:
+        for processed in replay(store, config, failed):
+            out(f"message {processed.inbound_id}: {_describe(processed)}")
+        deliver_pending(store, config)
+    for problem in refused:
+        out(f"intake: error: {problem}", file=sys.stderr)
+    return EXIT_USAGE if refused else EXIT_OK
+
+
+def _not_replayable(inbound_id: int, outcomes: dict[int, str | None]) -> str:
+    if inbound_id not in outcomes:
+        return f"there is no message {inbound_id}"
+    outcome = outcomes[inbound_id]
+    state = f"its outcome is {outcome}" if outcome else "it is not processed yet"
+    return f"message {inbound_id} is not failed ({state}); only failed messages are replayed"
