@@ -7,7 +7,8 @@ from typing import Callable
 from conftest import SUPPORT
 from intake.store.database import open_store, store_raw
 from parsers.headers import filing_headers
-from smtp_helpers import SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake
+from smtp_helpers import (SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake,
+                          wait_until)
 
 __all__ = ["make_intake"]
 
@@ -92,3 +93,49 @@ def test_a_second_daemon_on_a_taken_port_exits_1_with_a_clear_error(make_intake:
     assert ran.returncode == 1
     assert f"cannot listen on 127.0.0.1:{first.port}" in ran.stderr
     assert first.process is not None and first.process.poll() is None
+
+
+class StalledRelay:
+    """A relay that accepts connections and never says a word: what a hung smarthost looks like."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_a_relay_that_hangs_does_not_stall_intake(make_intake: Make) -> None:
+    relay = StalledRelay()
+    intake = make_intake()
+    # The relay's timeout is far longer than the wait below: only processing apart from delivery passes.
+    settings = f'relay_host = "127.0.0.1"\nrelay_port = {relay.port}\nrelay_security = "none"\n' \
+               "relay_timeout_seconds = 120\n"
+    intake.config.write_text(intake.config.read_text().replace("[smtp]", settings + "[smtp]", 1))
+    try:
+        intake.start()
+        for n in range(3):
+            intake.send(case_message(f"Households {n}", message_id=f"<stalled-{n}@bayside.example>"))
+        stored = intake.wait_until_processed(3, timeout=30)
+        assert [m.outcome for m in stored.inbound] == ["case_created"] * 3
+        assert len(stored.outbox) == 3 and {o.status for o in stored.outbox} == {"queued"}
+        wait_until(lambda: relay.accepted, timeout=10, what="delivery to try the relay meanwhile")
+    finally:
+        intake.close()
+        relay.close()
