@@ -161,11 +161,13 @@ class RunningIntake:
 
     # --- the daemon -----------------------------------------------------------------
 
-    def start(self) -> RunningIntake:
+    def start(self, *serve_options: str) -> RunningIntake:
+        """`intake serve` with `serve_options` (e.g. "--log-format", "json"), once its port answers."""
         assert self.process is None or self.process.poll() is not None, "already running"
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, "--config", str(self.config),
-                                             "serve"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                             "serve", *serve_options], stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=REPO)
         wait_until(self._accepting, timeout=STARTUP_SECONDS, what=f"intake serve to accept on port {self.port}")
         return self
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 import intake.mailin.imap
 from dovecot import Dovecot, running_dovecot
 from intake.config import ImapMailbox
+from intake.logs import logfmt
 from intake.mailin.imap import ImapPoller, run_imap_poller
 from intake.store.models import ImapState, InboundMessage
 from intake.mailin.accept import Stored, accept
@@ -258,8 +259,8 @@ def test_reconnects_when_dovecot_restarts_mid_poll(dovecot: Dovecot, store: Stor
         wait_until(lambda: stored_subjects(store) == ["before the restart", "after the restart"],
                    "the message appended after the restart")
         wait_until(lambda: seen(dovecot) == [True, True], "both messages flagged")
-    assert any("reconnecting in" in r.getMessage() for r in caplog.records)
-    assert sum("connected to" in r.getMessage() for r in caplog.records) >= 2
+    assert any("event=reconnecting" in r.getMessage() for r in caplog.records)
+    assert sum("event=connected" in r.getMessage() for r in caplog.records) >= 2
 
 
 def test_a_changed_uidvalidity_is_handled_without_duplicates(dovecot: Dovecot, store: Store, tmp_path: Path,
@@ -289,7 +290,7 @@ def test_a_changed_uidvalidity_is_handled_without_duplicates(dovecot: Dovecot, s
     assert stored_subjects(store) == ["old 1", "old 2", "old 3", "new after the change"]
     assert store_raw_calls[3:] == ["imap:support/Support uid=1", "imap:support/Support uid=2"]
     assert seen(dovecot, "Support") == [True, True]
-    assert any("UIDVALIDITY changed" in r.getMessage() for r in caplog.records)
+    assert any("event=uidvalidity_changed" in r.getMessage() for r in caplog.records)
 
 
 # --- credentials -----------------------------------------------------------------
@@ -321,10 +322,11 @@ def test_a_wrong_password_is_logged_and_retried_with_backoff(dovecot: Dovecot, s
         wait_until(lambda: len(refusals()) >= 3, "three refused logins")
         mailbox.password_file.write_text(dovecot.password)  # re-read at the next attempt
         wait_until(lambda: stored_subjects(store) == ["behind a login"], "the message after the fix")
-    assert refusals()[0] == (f"imap support/INBOX: login as {dovecot.user} with password refused by "
-                             f"{dovecot.host}: [AUTHENTICATIONFAILED] Authentication failed.; reconnecting in 0.05s")
+    assert refusals()[0] == logfmt(event="reconnecting", mailbox="support", folder="INBOX",
+                                   error=f"login as {dovecot.user} with password refused by {dovecot.host}: "
+                                         "[AUTHENTICATIONFAILED] Authentication failed.", retry_in="0.05s")
     assert all(r.levelno == logging.ERROR for r in caplog.records if "refused" in r.getMessage())
-    delays = [float(m.rsplit("reconnecting in ", 1)[1].rstrip("s")) for m in refusals()[:3]]
+    delays = [float(m.rsplit(" retry_in=", 1)[1].rstrip("s")) for m in refusals()[:3]]
     assert delays == [0.05, 0.1, 0.2]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from intake.cli.text import out
 from intake.config import Config, ImapMailbox, RelayConfig
 from intake.daemon import EXIT_FAILED, EXIT_OK, Daemon, StartupError
-from intake.logs import configure_logging, logfmt
+from intake.logs import LOG_FORMATS, configure_logging, logfmt
 from intake.mailin.smtp import tls_context
 from intake.mailout.delivery import open_relay_session
 from intake.store.database import open_store
@@ -40,6 +40,8 @@ def add_commands(subparsers: Any) -> argparse.ArgumentParser:
     serve = subparsers.add_parser("serve", help=text_, description=text_)
     serve.add_argument("--check", action="store_true",
                        help="check the configuration and reach every configured server, then exit")
+    serve.add_argument("--log-format", choices=LOG_FORMATS, default="logfmt",
+                       help="log lines on stderr: logfmt key=value (default) or one JSON object per line")
     serve.set_defaults(handler=serve_command)
     return serve
 
@@ -47,7 +49,7 @@ def add_commands(subparsers: Any) -> argparse.ArgumentParser:
 def serve_command(args: argparse.Namespace, config: Config) -> int:
     if args.check:
         return run_checks(config)
-    configure_logging()
+    configure_logging(format=args.log_format)
     try:
         return asyncio.run(Daemon(config).run())
     except StartupError as exc:

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from intake.config import ImapMailbox
 from intake.credentials import SecretUnavailable, read_secret, read_secret_file
+from intake.logs import logfmt
 from intake.store.models import ImapState
 from intake.mailin.accept import Stored, accept
 from intake.store.database import Store
@@ -181,8 +182,9 @@ class ImapPoller:
         self._unannounced = 0  # stored since the worker was last woken
 
     @property
-    def label(self) -> str:
-        return f"imap {self.mailbox.name}/{self.mailbox.folder}"
+    def where(self) -> dict[str, str]:
+        """The fields that say which poller a log line is about."""
+        return {"mailbox": self.mailbox.name, "folder": self.mailbox.folder}
 
     @property
     def source(self) -> str:
@@ -211,16 +213,18 @@ class ImapPoller:
             return
         except StoreUnavailable as exc:
             delay = self.backoff.next()
-            log.error("%s: %s; the message stays unseen on the server, retrying in %gs", self.label, exc, delay)
+            log.error(logfmt(event="store_unavailable", **self.where, error=str(exc), retry_in=f"{delay:g}s",
+                             detail="the message stays unseen on the server"))
         except (ImapUnavailable, imaplib.IMAP4.error, OSError) as exc:
             delay = self.backoff.next()
             # A refused login or an unreadable secret needs a person; a dropped connection usually not.
             level = logging.ERROR if isinstance(exc, (LoginError, CredentialsUnavailable)) else logging.WARNING
-            log.log(level, "%s: %s; reconnecting in %gs", self.label, _describe(exc, self.mailbox), delay)
+            log.log(level, logfmt(event="reconnecting", **self.where, error=_describe(exc, self.mailbox),
+                                  retry_in=f"{delay:g}s"))
             self.close()
         except Exception:  # a bug: keep the daemon and the other mailboxes running
             delay = self.backoff.next()
-            log.exception("%s: unexpected error; reconnecting in %gs", self.label, delay)
+            log.exception(logfmt(event="unexpected_error", **self.where, retry_in=f"{delay:g}s"))
             self.close()
         self._announce(wake_worker)
         self._stopping.wait(delay)
@@ -237,16 +241,16 @@ class ImapPoller:
         client = open_logged_in(self.mailbox, self.ssl_context)
         try:
             if self.mailbox.after == "move" and not client.folder_exists(self.mailbox.move_to):
-                log.info("%s: creating folder %s to move handled mail to", self.label, self.mailbox.move_to)
+                log.info(logfmt(event="creating_folder", **self.where, move_to=self.mailbox.move_to))
                 client.create_folder(self.mailbox.move_to)
             selected = client.select_folder(self.mailbox.folder)
             self._resume(int(selected[b"UIDVALIDITY"]))
         except BaseException:
             _shutdown(client)
             raise
-        log.info("%s: connected to %s:%d as %s (%s)", self.label, self.mailbox.host, self.mailbox.port,
-                 self.mailbox.username, "waiting with IDLE" if self._idles(client) else
-                 f"polling every {self.mailbox.poll_seconds:g}s")
+        log.info(logfmt(event="connected", **self.where, host=self.mailbox.host, port=self.mailbox.port,
+                        username=self.mailbox.username,
+                        wait="idle" if self._idles(client) else f"poll every {self.mailbox.poll_seconds:g}s"))
         self.client = client
         return client
 
@@ -264,11 +268,11 @@ class ImapPoller:
     def _resume(self, uid_validity: int) -> None:
         state = self._load_state()
         if state is None:
-            log.info("%s: first visit; taking every unhandled message in the folder", self.label)
+            log.info(logfmt(event="first_visit", **self.where, detail="taking every unhandled message in the folder"))
         elif state.uid_validity != uid_validity:
-            log.warning("%s: UIDVALIDITY changed from %d to %d; looking at every unhandled message again "
-                        "(copies already stored are recognised and not stored twice)",
-                        self.label, state.uid_validity, uid_validity)
+            log.warning(logfmt(event="uidvalidity_changed", **self.where, before=state.uid_validity,
+                               after=uid_validity, detail="looking at every unhandled message again (copies "
+                                                          "already stored are recognised and not stored twice)"))
         self._uid_validity = uid_validity
         self._rescan = state is None or state.uid_validity != uid_validity
         self._last_uid = 0 if self._rescan or state is None else state.last_uid
@@ -312,9 +316,9 @@ class ImapPoller:
         if not self._rescan:
             self._remember(uid)
         if stored.duplicate:
-            log.info("%s: uid %d is a copy of stored message %d; marked handled", self.label, uid, stored.id)
+            log.info(logfmt(event="duplicate", **self.where, uid=uid, inbound=stored.id))
             return 0
-        log.info("%s: uid %d stored as message %d (%d bytes)", self.label, uid, stored.id, len(raw))
+        log.info(logfmt(event="stored", **self.where, uid=uid, inbound=stored.id, size=len(raw)))
         self._unannounced += 1
         return 1
 

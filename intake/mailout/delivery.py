@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from intake.config import Config, DeliveryPolicy, RelayConfig
 from intake.credentials import SecretUnavailable, read_secret
+from intake.logs import logfmt
 from intake.store.models import Contact, OutboundMessage, utcnow
 from routing.states import OutboxStatus
 from intake.store.database import Store
@@ -289,7 +290,7 @@ def _deliver_one(store: Store, sink: Sink, config: Config, outbound_id: int, now
         _record_failure(store, row, exc, config.delivery, now)
         return 0
     except Exception as exc:  # a bug: keep the message, say why, go on with the others
-        log.exception("outbox: unexpected error sending %s", row.message_id)
+        log.exception(logfmt(event="send_error", outbound=row.id, message_id=row.message_id))
         _record_failure(store, row, TemporaryFailure(f"internal error: {_describe(exc)}"), config.delivery, now)
         return 0
     _record_sent(store, row.id, note, now)
@@ -308,7 +309,7 @@ def _claim(store: Store, outbound_id: int, now: dt.datetime) -> tuple[OutboundMe
         recipients = _mailable(session, list(row.recipients))
         if not recipients:
             row.status, row.last_error, row.next_attempt = OutboxStatus.SUPPRESSED.value, SUPPRESSED_BOUNCING, None
-            log.info("outbox: %s suppressed: %s", row.message_id, SUPPRESSED_BOUNCING)
+            log.info(logfmt(event="suppressed", outbound=row.id, message_id=row.message_id, reason=SUPPRESSED_BOUNCING))
             return None
         leased = session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id, *_due(now))
                                  .values(next_attempt=now + LEASE).execution_options(synchronize_session=False))
@@ -344,7 +345,8 @@ def _record_failure(store: Store, claimed: OutboundMessage, exc: DeliveryFailure
         row.status, row.next_attempt = _after_failure(row, exc, policy, now)
         if row.status == OutboxStatus.FAILED and isinstance(exc, TemporaryFailure):
             row.last_error = _gave_up(row, now)
-        log.warning("outbox: %s %s after attempt %d: %s", row.message_id, row.status, row.attempts, row.last_error)
+        log.warning(logfmt(event="send_failed", outbound=row.id, message_id=row.message_id, status=row.status,
+                           attempts=row.attempts, error=row.last_error))
 
 
 def _after_failure(row: OutboundMessage, exc: DeliveryFailure, policy: DeliveryPolicy,
