@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import create_engine, text
 
 from conftest import SUPPORT
-from smtp_helpers import (ZACK_ADDRESS, RunningIntake, case_message, dot_stuffed, make_intake, open_session,
-                          wait_until)
+from smtp_helpers import ZACK_ADDRESS, RunningIntake, case_message, dot_stuffed, make_intake, open_session, wait_until
 
 __all__ = ["make_intake"]
 

@@ -6,10 +6,10 @@ raw bytes, or the reason the path cannot be read at all.
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
 
 MBOX_MAGIC = b"From "
 

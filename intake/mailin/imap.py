@@ -27,21 +27,21 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
-from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
-from imapclient.exceptions import CapabilityError, LoginError  # type: ignore[import-untyped]
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import CapabilityError, LoginError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from intake.config import ImapMailbox
 from intake.credentials import SecretUnavailable, read_secret, read_secret_file
 from intake.logs import logfmt
-from intake.store.models import ImapState
 from intake.mailin.accept import Stored, accept
 from intake.store.database import Store
+from intake.store.models import ImapState
 
 log = logging.getLogger("intake.mailin.imap")
 

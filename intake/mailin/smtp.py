@@ -14,7 +14,8 @@ import logging
 import socket
 import ssl
 import weakref
-from typing import AnyStr, Callable
+from collections.abc import Callable
+from typing import AnyStr
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -147,7 +148,7 @@ class _NamedSizeReplies:
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str) and status.startswith("552 Error:"):
-            status = MESSAGE_TOO_BIG  # type: ignore[assignment]
+            status = MESSAGE_TOO_BIG
         await super().push(status)  # type: ignore[misc]
 
 

@@ -38,9 +38,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from intake.config import Config, DeliveryPolicy, RelayConfig
 from intake.credentials import SecretUnavailable, read_secret
 from intake.logs import logfmt
+from intake.store.database import Store
 from intake.store.models import Contact, OutboundMessage, utcnow
 from routing.states import OutboxStatus
-from intake.store.database import Store
 
 __all__ = ["DeliveryFailure", "PermanentFailure", "TemporaryFailure", "deliver_pending", "deliver_to_maildir",
            "next_due", "open_relay_session", "retry_delay"]
