@@ -313,7 +313,8 @@ def _imap(table: Any, base: Path, where: str, number: int) -> ImapMailbox:
         raise ConfigError(f"{what} must be a table")
     unknown = set(table) - _IMAP_KEYS
     if unknown:
-        raise ConfigError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_IMAP_KEYS))}")
+        raise ConfigError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(_IMAP_KEYS))}")
     for key in ("host", "username"):
         if not table.get(key):
             raise ConfigError(f"{what} needs {key!r}")
@@ -326,7 +327,8 @@ def _imap(table: Any, base: Path, where: str, number: int) -> ImapMailbox:
     after = table.get("after", "seen")
     if after not in ("seen", "move") or (after == "move" and not table.get("move_to")):
         raise ConfigError(f"{what}: after must be 'seen', or 'move' with move_to naming a folder")
-    secrets = [k for k in ("password_env", "password_file", "oauth2_token_file", "oauth2_token_command") if table.get(k)]
+    secrets = [k for k in ("password_env", "password_file", "oauth2_token_file", "oauth2_token_command")
+               if table.get(k)]
     if len(secrets) != 1:
         raise ConfigError(f"{what}: give exactly one of password_env, password_file, oauth2_token_file, "
                           f"oauth2_token_command")

@@ -10,8 +10,8 @@ sender's mail client wrote. Nothing here touches a database or the network.
 from __future__ import annotations
 
 import base64
-import email.message
 import binascii
+import email.message
 import mimetypes
 import re
 import unicodedata

@@ -74,7 +74,7 @@ def _abbreviation_of(wanted: str, targets: Mapping[str, str]) -> str | None:
     words = wanted.split()
     found = {choice for spelling, choice in targets.items()
              if len(spelling.split()) == len(words) and len(wanted) >= 4
-             and all(full.startswith(part) for part, full in zip(words, spelling.split()))}
+             and all(full.startswith(part) for part, full in zip(words, spelling.split(), strict=False))}
     return found.pop() if len(found) == 1 else None
 
 

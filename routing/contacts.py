@@ -6,8 +6,9 @@ are pure and the same in a dry run as in the worker.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from rapidfuzz import fuzz, process
 

@@ -21,14 +21,45 @@ from parsers.submission import Submission
 from parsers.values import match_choice
 from routing import rules
 from routing.checks import CheckInput, dates_in_future, missing_required
-from routing.contacts import (AccountView, ContactView, Directory, choose_account, choose_contact, may_file,
-                              sender_standing)
-from routing.outcomes import (AddComment, Answered, AskForInformation, CaseDraft, CommentDraft, CreateCase,
-                              Decision, Ignore, Problem, RecordBounce, Refuse, SendStatus, SendTemplates)
-from routing.schema import (ACCOUNT, CASE_TYPE, COMMON_FIELDS, CONTACT, DESCRIPTION, MODULE, PRIORITY, SUBJECT,
-                            CaseType, CaseTypeSpec, spec_for)
+from routing.contacts import (
+    AccountView,
+    ContactView,
+    Directory,
+    choose_account,
+    choose_contact,
+    may_file,
+    sender_standing,
+)
+from routing.outcomes import (
+    AddComment,
+    Answered,
+    AskForInformation,
+    CaseDraft,
+    CommentDraft,
+    CreateCase,
+    Decision,
+    Ignore,
+    Problem,
+    RecordBounce,
+    Refuse,
+    SendStatus,
+    SendTemplates,
+)
+from routing.schema import (
+    ACCOUNT,
+    CASE_TYPE,
+    COMMON_FIELDS,
+    CONTACT,
+    DESCRIPTION,
+    MODULE,
+    PRIORITY,
+    SUBJECT,
+    CaseType,
+    CaseTypeSpec,
+    spec_for,
+)
 from routing.states import CaseStatus
-from routing.threads import Threads, ThreadMatch, case_from_our_message_id, match_thread, may_comment
+from routing.threads import ThreadMatch, Threads, case_from_our_message_id, match_thread, may_comment
 
 __all__ = ["Policy", "ReplyLog", "Views", "decide"]
 
@@ -58,7 +89,7 @@ class Policy:
     max_message_bytes: int
     today: dt.date
     department_for: Callable[[CaseType], str]
-    now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)
     secret: str = ""
     support_addresses: tuple[str, ...] = ()
     staff_addresses: tuple[str, ...] = ()

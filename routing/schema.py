@@ -15,13 +15,13 @@ from parsers.fields import Field, FieldKind, FormSchema
 from routing.checks import CaseCheck, loss_within_retention, needs_schema_bootcamp
 
 
-class ContactType(str, enum.Enum):
+class ContactType(enum.StrEnum):
     AUTHORIZED = "Authorized"
     TECHNICAL = "Technical"
     READ_ONLY = "Read Only"
 
 
-class CaseType(str, enum.Enum):
+class CaseType(enum.StrEnum):
     APPLICATION_ISSUE = "Application Issue"
     ASK_A_QUESTION = "Ask a Question"
     REPORT_AN_OUTAGE = "Report an Outage"
@@ -89,7 +89,7 @@ SQL_SERVER_ACCESS = "SQL Server"
 
 
 
-class ContactRequest(str, enum.Enum):
+class ContactRequest(enum.StrEnum):
     """What an approved Modify Support Contacts case does to the contact registry."""
 
     ADD = "Add"
@@ -149,27 +149,34 @@ TECHNICAL_SERVICES_TYPE = Field("Type", FieldKind.ENUM, ("Request Kind", "Projec
                                                 "New Project": "Other Services",
                                                 "Other": "Other Services"},
                                 hint="; ".join(TECHNICAL_SERVICES_TYPES))
-STEPS_TO_REPRODUCE = Field("Steps to Reproduce", FieldKind.MULTILINE, ("Steps", "How to Reproduce", "Reproduction Steps"),
+STEPS_TO_REPRODUCE = Field("Steps to Reproduce", FieldKind.MULTILINE,
+                           ("Steps", "How to Reproduce", "Reproduction Steps"),
                            hint="click-by-click steps")
 ENVIRONMENT_CHANGES = Field("Environment Changes", FieldKind.MULTILINE, ("Recent Changes",))
 ERROR_MESSAGE = Field("Error Message", FieldKind.MULTILINE, ("Error", "Error Text"))
-EXPECTED_RESULTS = Field("Expected Results", FieldKind.MULTILINE, ("Expected Result", "Expected Behavior", "Expected Behaviour"))
+EXPECTED_RESULTS = Field("Expected Results", FieldKind.MULTILINE,
+                         ("Expected Result", "Expected Behavior", "Expected Behaviour"))
 WHO_IS_IMPACTED = Field("Who is impacted?", FieldKind.TEXT, ("Who is impacted", "Impacted Users", "Who is affected"))
 ISSUE_BEGAN = Field("Issue Began", FieldKind.DATE, ("Issue Start Date", "Date Issue Began"))
 LOCATION_WITHIN_PRODUCT = Field("Location within Product", FieldKind.TEXT, ("Product Location", "Where in Campus"))
 TRAINING_REQUEST_TYPE = Field("Request Type", FieldKind.TEXT, ("Training Type", "Kind of Request"),
                               hint="e.g. Campus Learning training for teachers")
 PREFERRED_TRAINING_DATE = Field("Preferred Training Date", FieldKind.DATE,
-                                ("Preferred Training Date 1", "First Choice Training Date", "Training Date", "First Choice Date"),
+                                ("Preferred Training Date 1", "First Choice Training Date", "Training Date",
+                                 "First Choice Date"),
                                 future_only=True, hint="first choice")
 PREFERRED_TRAINING_DATE_2 = Field("Preferred Training Date 2", FieldKind.DATE,
-                                  ("Second Choice Training Date", "Second Choice Date"), future_only=True, hint="second choice")
+                                  ("Second Choice Training Date", "Second Choice Date"), future_only=True,
+                                  hint="second choice")
 PREFERRED_TRAINING_DATE_3 = Field("Preferred Training Date 3", FieldKind.DATE,
-                                  ("Third Choice Training Date", "Third Choice Date"), future_only=True, hint="third choice")
-APPROXIMATE_DATE_OF_LOSS = Field("Approximate Date of Loss", FieldKind.DATE, ("Date of Loss", "Date Deleted", "Loss Date"),
+                                  ("Third Choice Training Date", "Third Choice Date"), future_only=True,
+                                  hint="third choice")
+APPROXIMATE_DATE_OF_LOSS = Field("Approximate Date of Loss", FieldKind.DATE,
+                                 ("Date of Loss", "Date Deleted", "Loss Date"),
                                  hint="data is kept for 30 days")
 REASON_FOR_RESTORE = Field("Reason for Restore", FieldKind.MULTILINE, ("Restore Reason",))
-WRITTEN_PERMISSION = Field("Written Permission", FieldKind.CONSENT, ("Permission", "Permission to Restore", "Authorization"),
+WRITTEN_PERMISSION = Field("Written Permission", FieldKind.CONSENT,
+                           ("Permission", "Permission to Restore", "Authorization"),
                            hint="state that you give written permission to restore, e.g. "
                                 "'Yes, I give permission to restore this data'")
 SERVER_ACCESS_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Access Type", "Kind of Request"),
@@ -178,15 +185,18 @@ SERVER_ACCESS_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Access Type
                                                    "Server Access": "Server",
                                                    "SQL Server Access": SQL_SERVER_ACCESS, "SSRS Access": "SSRS"},
                                    hint="Server, SQL Server or SSRS (SQL Server needs Schema Bootcamp)")
-CONTACT_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Change", "Kind of Request"), choices=CONTACT_REQUEST_TYPES,
+CONTACT_REQUEST_TYPE = Field("Request Type", FieldKind.ENUM, ("Change", "Kind of Request"),
+                             choices=CONTACT_REQUEST_TYPES,
                              choice_aliases={"New": "Add", "Update": "Modify", "Delete": "Remove", "Change": "Modify"},
                              hint="Add, Modify, Replace or Remove")
 CONTACT_FIRST_NAME = Field("Contact First Name", FieldKind.TEXT, ("First Name",), contact_attribute="first_name")
 CONTACT_LAST_NAME = Field("Contact Last Name", FieldKind.TEXT, ("Last Name",), contact_attribute="last_name")
 CONTACT_EMAIL = Field("Contact Email", FieldKind.EMAIL, ("Contact Email Address",))
 CONTACT_TITLE = Field("Contact Title", FieldKind.TEXT, ("Job Title",), contact_attribute="title")
-CONTACT_PRIMARY_PHONE = Field("Contact Primary Phone", FieldKind.PHONE, ("Primary Phone",), contact_attribute="primary_phone")
-CONTACT_SECONDARY_PHONE = Field("Contact Secondary Phone", FieldKind.PHONE, ("Secondary Phone", "Alternate Phone"), contact_attribute="secondary_phone")
+CONTACT_PRIMARY_PHONE = Field("Contact Primary Phone", FieldKind.PHONE, ("Primary Phone",),
+                              contact_attribute="primary_phone")
+CONTACT_SECONDARY_PHONE = Field("Contact Secondary Phone", FieldKind.PHONE, ("Secondary Phone", "Alternate Phone"),
+                                contact_attribute="secondary_phone")
 CONTACT_TYPE = Field("Contact Type", FieldKind.ENUM, (), choices=tuple(t.value for t in ContactType),
                      choice_aliases={"Read-Only": "Read Only", "ReadOnly": "Read Only", "Tech": "Technical"},
                      hint="Authorized, Technical or Read Only", contact_attribute="contact_type")
@@ -198,9 +208,12 @@ CONTACT_REPLACEMENT_NAME = Field("Contact Replacement Name", FieldKind.TEXT,
                                  ("Replacement Name", "Replacing", "Contact to Remove", "Contact Being Replaced"),
                                  hint="if replacing, the contact to remove")
 PREFERRED_CONSULT_DATE = Field("Preferred Consult Date", FieldKind.DATE,
-                               ("Preferred Consult Date 1", "Consult Date", "First Choice Consult Date"), future_only=True)
-PREFERRED_CONSULT_DATE_2 = Field("Preferred Consult Date 2", FieldKind.DATE, ("Second Choice Consult Date",), future_only=True)
-PREFERRED_CONSULT_DATE_3 = Field("Preferred Consult Date 3", FieldKind.DATE, ("Third Choice Consult Date",), future_only=True)
+                               ("Preferred Consult Date 1", "Consult Date", "First Choice Consult Date"),
+                               future_only=True)
+PREFERRED_CONSULT_DATE_2 = Field("Preferred Consult Date 2", FieldKind.DATE, ("Second Choice Consult Date",),
+                                 future_only=True)
+PREFERRED_CONSULT_DATE_3 = Field("Preferred Consult Date 3", FieldKind.DATE, ("Third Choice Consult Date",),
+                                 future_only=True)
 DESIRED_COMPLETION_DATE = Field("Desired Completion Date", FieldKind.DATE, ("Completion Date", "Due Date", "Deadline"),
                                 future_only=True)
 
@@ -299,7 +312,8 @@ CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
               RequiredWhen(CONTACT_REQUEST_TYPE, ContactRequest.REPLACE.value,
                            (CONTACT_TYPE, AREA_OF_RESPONSIBILITY, CONTACT_REPLACEMENT_NAME))),
           changes_contacts=True),
-    _spec(CaseType.REQUEST_CONSULTING, "Request time with an Infinite Campus Business Consultant.", "Business Consulting",
+    _spec(CaseType.REQUEST_CONSULTING, "Request time with an Infinite Campus Business Consultant.",
+          "Business Consulting",
           (PREFERRED_CONSULT_DATE, PREFERRED_CONSULT_DATE_2, PREFERRED_CONSULT_DATE_3), (PREFERRED_CONSULT_DATE,),
           billable=True),
     _spec(CaseType.REQUEST_TECHNICAL_SERVICES,

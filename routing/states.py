@@ -12,7 +12,7 @@ import enum
 __all__ = ["CaseStatus", "OutboxStatus", "Outcome", "Reply"]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How an inbound message ended. A stored message with no outcome is not processed yet."""
 
     CASE_CREATED = "case_created"
@@ -25,7 +25,7 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
 
 
-class CaseStatus(str, enum.Enum):
+class CaseStatus(enum.StrEnum):
     NEW = "new"
     OPEN = "open"
     WAITING_ON_CONTACT = "waiting on contact"
@@ -33,7 +33,7 @@ class CaseStatus(str, enum.Enum):
     CLOSED = "closed"
 
 
-class OutboxStatus(str, enum.Enum):
+class OutboxStatus(enum.StrEnum):
     """queued → sent; or retrying (temporary failure) → sent | failed; failed (5xx, or gave up);
     suppressed (every recipient is bouncing)."""
 
@@ -44,7 +44,7 @@ class OutboxStatus(str, enum.Enum):
     SUPPRESSED = "suppressed"
 
 
-class Reply(str, enum.Enum):
+class Reply(enum.StrEnum):
     """The kinds of mail intake sends; each has a template pair in templates/email/."""
 
     ACKNOWLEDGEMENT = "acknowledgement"

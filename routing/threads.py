@@ -12,17 +12,18 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from parsers.message import ParsedMessage
 from parsers.subject import SubjectParts
 from routing.contacts import ContactView
 
 TOKEN_LENGTH = 12
-_OUR_MESSAGE_ID = re.compile(r"^intake\.(?P<case>\d+)\.(?P<token>[0-9a-f]{%d})\." % TOKEN_LENGTH)
-_PLUS_ADDRESS = re.compile(r"^(?P<local>[^+@]+)\+(?P<case>\d+)-(?P<token>[0-9a-f]{%d})@(?P<domain>.+)$"
-                           % TOKEN_LENGTH)
+_TOKEN = f"(?P<token>[0-9a-f]{{{TOKEN_LENGTH}}})"
+_OUR_MESSAGE_ID = re.compile(r"^intake\.(?P<case>\d+)\." + _TOKEN + r"\.")
+_PLUS_ADDRESS = re.compile(r"^(?P<local>[^+@]+)\+(?P<case>\d+)-" + _TOKEN + r"@(?P<domain>.+)$")
 
 
 def thread_token(secret: str, case_number: int) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -95,7 +95,7 @@ def compose(sender: str, subject: str, body: str = "", *, html: str | None = Non
     message["From"] = sender
     message["To"] = f"Campus Support <{SUPPORT}>"
     message["Subject"] = subject
-    message["Date"] = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc))
+    message["Date"] = email.utils.format_datetime(dt.datetime.now(dt.UTC))
     message["Message-ID"] = message_id or email.utils.make_msgid(domain="client.example")
     for name, value in (headers or {}).items():
         message[name] = value

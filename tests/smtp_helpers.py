@@ -14,9 +14,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -95,7 +96,7 @@ def _certificate_with_cryptography(cert: Path, key: Path) -> None:
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
                    .not_valid_after(now + dt.timedelta(days=1)).sign(private, hashes.SHA256()))
@@ -199,7 +200,7 @@ class RunningIntake:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise AssertionError(f"intake serve did not stop within {timeout} s:\n{self.log_text()}")
+            raise AssertionError(f"intake serve did not stop within {timeout} s:\n{self.log_text()}") from None
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:

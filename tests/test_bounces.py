@@ -18,13 +18,13 @@ import pytest
 from conftest import DATA, SUPPORT, compose
 from intake.act.bounces import clear_bouncing, record_bounce
 from intake.config import Config, config_from_mapping
-from intake.store.models import Contact, OutboundMessage
 from intake.mailout.delivery import SUPPRESSED_BOUNCING, deliver_pending
 from intake.store.database import Store
+from intake.store.models import Contact, OutboundMessage
 from parsers.submission import parse
 from routing.schema import FORMS
 
-T0 = dt.datetime(2025, 3, 4, 14, 5, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 3, 4, 14, 5, tzinfo=dt.UTC)
 BOUNCES = DATA / "bounces"
 KELLY = "kelly.kapowski@bayside.example"
 SLATER = "ac.slater@bayside.example"

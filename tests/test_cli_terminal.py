@@ -5,7 +5,6 @@ import json
 import re
 
 from conftest import Intake
-
 from intake.cli.text import safe
 
 # Anything a terminal acts on, other than the line breaks the command line writes itself.

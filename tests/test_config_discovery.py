@@ -16,9 +16,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO, compose
 
 import intake.config
+from conftest import DATA, REPO, compose
 from intake.cli import main
 from intake.config import ConfigError, config_from_mapping, load_config
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.store.contacts_csv import ContactsFileError, ImportReport, RowError, import_contacts
-from intake.store.models import Account, Contact
 from intake.store.database import Store
+from intake.store.models import Account, Contact
 
 HEADER = ("account,email,first_name,last_name,title,primary_phone,secondary_phone,"
           "contact_type,areas,schema_bootcamp,active")
@@ -29,7 +29,7 @@ def run_import(store: Store, path: Path) -> ImportReport:
 def contact(store: Store, email: str) -> Contact:
     with store.session() as session:
         found = session.scalars(select(Contact).where(Contact.email == email)).one()
-        found.accounts  # load the memberships before the session closes
+        assert found.accounts is not None  # loads the memberships before the session closes
         return found
 
 

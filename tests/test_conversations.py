@@ -9,8 +9,8 @@ from email import policy as email_policy
 from sqlalchemy import update
 
 from conftest import DATA, Intake, compose
-from intake.store.models import Case
 from intake.store.database import open_store
+from intake.store.models import Case
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 KELLY = "Kelly Kapowski <kelly.kapowski@bayside.example>"
@@ -121,7 +121,7 @@ def _age_closing(intake: Intake, number: int, days: int) -> None:
     store = open_store(url)
     with store.session() as session, session.begin():
         session.execute(update(Case).where(Case.number == number)
-                        .values(closed=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)))
+                        .values(closed=dt.datetime.now(dt.UTC) - dt.timedelta(days=days)))
     store.engine.dispose()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from conftest import SUPPORT
 from smtp_helpers import ZACK_ADDRESS, RunningIntake, auto_reply, case_message, make_intake, wait_until

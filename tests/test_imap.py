@@ -13,10 +13,11 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -26,10 +27,10 @@ import intake.mailin.imap
 from dovecot import Dovecot, running_dovecot
 from intake.config import ImapMailbox
 from intake.logs import logfmt
-from intake.mailin.imap import ImapPoller, run_imap_poller
-from intake.store.models import ImapState, InboundMessage
 from intake.mailin.accept import Stored, accept
+from intake.mailin.imap import ImapPoller, run_imap_poller
 from intake.store.database import Store, store_raw
+from intake.store.models import ImapState, InboundMessage
 from parsers.headers import filing_headers
 
 DEADLINE_SECONDS = 20.0

@@ -24,6 +24,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+
 from conftest import DATA, REPO
 
 BUILD_SECONDS = 300

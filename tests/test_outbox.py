@@ -13,23 +13,24 @@ import smtplib
 import socket
 import ssl
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from conftest import SUPPORT
 from intake.config import Config, config_from_mapping
-from intake.store.models import Contact, OutboundMessage
 from intake.mailout.delivery import LEASE, SUPPRESSED_BOUNCING, deliver_pending, next_due
 from intake.store.database import Store
+from intake.store.models import Contact, OutboundMessage
 
-T0 = dt.datetime(2025, 3, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 3, 4, 12, 0, tzinfo=dt.UTC)
 KELLY = "kelly.kapowski@bayside.example"
 ZACK = "zack.morris@bayside.example"
 
@@ -172,7 +173,8 @@ def test_relay_down_with_five_acknowledgements_queued_delivers_each_once_when_it
 
     assert deliver_pending(store, config, now=T0) == 0
     rows = outbox_messages(store)
-    assert [(r.status, r.attempts, r.next_attempt) for r in rows] == [("retrying", 1, T0 + dt.timedelta(seconds=60))] * 5
+    first_retry = T0 + dt.timedelta(seconds=60)
+    assert [(r.status, r.attempts, r.next_attempt) for r in rows] == [("retrying", 1, first_retry)] * 5
     assert all("cannot reach relay 127.0.0.1" in (r.last_error or "") for r in rows)
     assert next_due(store) == T0 + dt.timedelta(seconds=60)
 

@@ -1,7 +1,7 @@
 """parsers.message: raw bytes become a ParsedMessage, or a NotAnEmail with a reason."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
@@ -60,7 +60,7 @@ def test_iso_8859_1_body_and_encoded_headers() -> None:
     assert parsed.message_id == "m1@district.org"
     assert parsed.in_reply_to == "case-4@example.com"
     assert parsed.references == ("a@x.org", "case-4@example.com")
-    assert parsed.date == datetime(2021, 9, 7, 15, 0, tzinfo=timezone.utc)
+    assert parsed.date == datetime(2021, 9, 7, 15, 0, tzinfo=UTC)
     assert parsed.text == "Description: élèves absents\nsecond line"
     assert parsed.return_path is None
 

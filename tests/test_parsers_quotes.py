@@ -52,7 +52,8 @@ def test_sign_off_words_do_not_end_the_comment() -> None:
 
 
 def test_indentation_of_the_new_text_survives() -> None:
-    text = "The log says:\n    at GradeBook.post (gradebook.js:12)\n\nOn Tue, Sep 21, 2021 at 10:02 AM Intake Support wrote:\n> Hello"
+    text = ("The log says:\n    at GradeBook.post (gradebook.js:12)\n\n"
+            "On Tue, Sep 21, 2021 at 10:02 AM Intake Support wrote:\n> Hello")
     assert visible_reply(text) == "The log says:\n    at GradeBook.post (gradebook.js:12)"
 
 

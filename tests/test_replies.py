@@ -50,7 +50,7 @@ def acknowledgement(draft: CaseDraft, *, number: int = 42, attachments: tuple[tu
     also = ((draft.contact.full_name, draft.contact.email),) if draft.on_behalf else ()
     decision = CreateCase(reply_to=(("Zack Morris", ZACK.email), *also), draft=draft)
     return Answer(decision, Original(draft.subject, message_id, ("thread-0@bayside.example",)), case_number=number,
-                  case_created=dt.datetime(2021, 9, 15, 18, 44, tzinfo=dt.timezone.utc), attachments=attachments)
+                  case_created=dt.datetime(2021, 9, 15, 18, 44, tzinfo=dt.UTC), attachments=attachments)
 
 
 def needs_information(problems: tuple[Problem, ...], prefill: dict[str, str], case_type: CaseType | None,

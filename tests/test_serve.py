@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 from conftest import SUPPORT
 from intake.store.database import open_store, store_raw
 from parsers.headers import filing_headers
-from smtp_helpers import (SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake,
-                          wait_until)
+from smtp_helpers import SERVE_MODULE, ZACK_ADDRESS, RunningIntake, case_message, free_port, make_intake, wait_until
 
 __all__ = ["make_intake"]
 

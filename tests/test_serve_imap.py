@@ -1,7 +1,7 @@
 """`intake serve` as an IMAP poller, end to end: mail in a real Dovecot becomes a case, then is flagged."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

@@ -4,15 +4,27 @@ from __future__ import annotations
 import smtplib
 import ssl
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from conftest import SUPPORT
 from intake.mailin.smtp import is_support_address
-from smtp_helpers import (ZACK_ADDRESS, RunningIntake, auto_reply, case_message, converse, dot_stuffed,
-                          make_intake, make_tls_certificate, open_session, require_command, smtp_reply, wait_until)
+from smtp_helpers import (
+    ZACK_ADDRESS,
+    RunningIntake,
+    auto_reply,
+    case_message,
+    converse,
+    dot_stuffed,
+    make_intake,
+    make_tls_certificate,
+    open_session,
+    require_command,
+    smtp_reply,
+    wait_until,
+)
 
 __all__ = ["make_intake"]  # the fixture, imported for pytest
 

@@ -6,13 +6,12 @@ import json
 
 from sqlalchemy import select
 
-from intake.store.models import Account, Attachment, Case, Contact, InboundMessage, OutboundMessage
-from intake.store.database import Store
-from intake.cli.views import case_detail, case_summary, contact_view, inbound_view, outbox_view
-
 from conftest import Intake, compose
+from intake.cli.views import case_detail, case_summary, contact_view, inbound_view, outbox_view
+from intake.store.database import Store
+from intake.store.models import Account, Attachment, Case, Contact, InboundMessage, OutboundMessage
 
-NOON = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+NOON = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
 def minutes(n: int) -> dt.datetime:

@@ -16,8 +16,18 @@ from sqlalchemy.orm import Session
 from intake.act.cases import CaseActionError, add_comment, notify_case
 from intake.config import Config
 from intake.store.models import Account, Case, Contact, utcnow
-from routing.schema import (CONTACT_EMAIL, CONTACT_FIRST_NAME, CONTACT_LAST_NAME, CONTACT_REPLACEMENT_NAME,
-                            CONTACT_REQUEST_TYPE, CONTACT_TYPE, CaseType, ContactRequest, ContactType, spec_for)
+from routing.schema import (
+    CONTACT_EMAIL,
+    CONTACT_FIRST_NAME,
+    CONTACT_LAST_NAME,
+    CONTACT_REPLACEMENT_NAME,
+    CONTACT_REQUEST_TYPE,
+    CONTACT_TYPE,
+    CaseType,
+    ContactRequest,
+    ContactType,
+    spec_for,
+)
 from routing.states import CaseStatus, Reply
 
 __all__ = ["approve_contact_change"]
@@ -36,7 +46,7 @@ def approve_contact_change(session: Session, case: Case, approved_by: str, confi
     fields = case.fields
     request = fields.get(CONTACT_REQUEST_TYPE.label)
     try:
-        apply = _CHANGES[ContactRequest(request)]
+        apply = _CHANGES[ContactRequest(str(request))]
     except ValueError:
         raise CaseActionError(f"case #{case.number} has no {CONTACT_REQUEST_TYPE.label} to apply") from None
     changes, told = apply(session, case, fields)

@@ -26,8 +26,19 @@ from intake.store.lookups import status_listing
 from intake.store.models import Attachment, Case, InboundMessage
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
-from routing.outcomes import (AddComment, Answered, AskForInformation, CaseDraft, CreateCase, Decision, Ignore,
-                              RecordBounce, Refuse, SendStatus, SendTemplates)
+from routing.outcomes import (
+    AddComment,
+    Answered,
+    AskForInformation,
+    CaseDraft,
+    CreateCase,
+    Decision,
+    Ignore,
+    RecordBounce,
+    Refuse,
+    SendStatus,
+    SendTemplates,
+)
 from routing.states import Outcome
 
 __all__ = ["Acting", "Processed", "act", "answer_of"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from intake.cli import cases, contacts, db, ingest, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError

@@ -11,9 +11,9 @@ from intake.act.worker import Preview, Processed, preview, process_message, repl
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
+from intake.mailin.accept import accept
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
-from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
 from intake.store.models import InboundMessage
 from intake.store.urls import sqlite_file

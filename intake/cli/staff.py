@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,8 @@ def add_commands(commands: Any) -> None:
     resolved = command(commands, "resolve", _resolve, "resolve a case and email the resolution")
     resolved.add_argument("number", type=int, metavar="N")
     resolved.add_argument("--resolution", required=True, metavar="TEXT")
-    for name, handler, text in (("close", _close, "close a case"), ("reopen", _reopen, "reopen a resolved or closed case")):
+    for name, handler, text in (("close", _close, "close a case"),
+                                ("reopen", _reopen, "reopen a resolved or closed case")):
         command(commands, name, handler, text).add_argument("number", type=int, metavar="N")
     approve = command(commands, "approve", _approve,
                       "apply an approved Modify Support Contacts case to the contact registry")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import IO, Any, Mapping
+from collections.abc import Mapping
+from typing import IO, Any
 
 MISSING = "-"
 INDENT = "  "

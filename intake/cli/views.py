@@ -285,11 +285,11 @@ def _date(value: dt.date | None) -> str | None:
 def _utc(value: dt.datetime) -> dt.datetime:
     # The store gives aware UTC datetimes; a naive one can only be UTC too.
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
-_LAST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+_LAST = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def _sortable(value: dt.datetime | None) -> dt.datetime:

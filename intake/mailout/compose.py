@@ -22,12 +22,20 @@ from typing import Any
 
 from intake.config import Config
 from intake.mailout.templates import format_date, template_environment
+from parsers.fields import Field, FieldKind
 from parsers.message import bare_message_id
 from parsers.subject import case_tag, starts_with_reply_prefix
-from routing.outcomes import (Answered, AskForInformation, CaseDraft, CreateCase, Recipient, Refuse, SendStatus,
-                              SendTemplates)
-from routing.schema import (CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec, Field,
-                            FieldKind)
+from routing.outcomes import (
+    Answered,
+    AskForInformation,
+    CaseDraft,
+    CreateCase,
+    Recipient,
+    Refuse,
+    SendStatus,
+    SendTemplates,
+)
+from routing.schema import CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec
 from routing.states import Reply
 from routing.threads import case_message_id_prefix, plus_address
 
@@ -379,7 +387,7 @@ def _format_created(created: dt.datetime | None, config: Config) -> str:
     if created is None:
         return ""
     if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.timezone.utc)  # the store records every time in UTC
+        created = created.replace(tzinfo=dt.UTC)  # the store records every time in UTC
     return created.astimezone(config.timezone).strftime("%m/%d/%Y - %I:%M %p %Z")
 
 

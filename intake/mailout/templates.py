@@ -12,7 +12,7 @@ rest, including the partials they extend, from the built-ins.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from jinja2 import (
@@ -37,7 +37,7 @@ def format_date(value: dt.date | dt.datetime) -> str:
     return value.strftime("%m/%d/%Y")
 
 
-@lru_cache(maxsize=None)
+@cache
 def template_environment(template_dir: Path | None) -> Environment:
     """The templates of `template_dir` first (when given), then the built-in ones."""
     loaders: list[BaseLoader] = [FileSystemLoader(template_dir)] if template_dir is not None else []

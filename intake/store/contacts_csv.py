@@ -141,7 +141,8 @@ def header_columns(header: list[str]) -> dict[str, int]:
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
         found = ", ".join(repr(cell.strip()) for cell in header) or "none"
-        raise ContactsFileError(f"the header is missing required column(s) {', '.join(missing)}; columns found: {found}")
+        raise ContactsFileError(f"the header is missing required column(s) {', '.join(missing)}; "
+                                f"columns found: {found}")
     return columns
 
 

@@ -9,7 +9,7 @@ Create Date: 2026-12-01 20:26:29.471665
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
