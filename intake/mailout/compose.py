@@ -56,13 +56,17 @@ class Original:
     references: tuple[str, ...] = ()
 
 
+# A `status` answer lists the cases closed in the last this many days.
+STATUS_CLOSED_DAYS = 90
+
+
 @dataclass(frozen=True)
 class StatusListing:
     """A contact's cases, as the `status` answer lists them."""
 
-    open_cases: tuple[dict[str, Any], ...]
-    closed_cases: tuple[dict[str, Any], ...]
-    closed_days: int
+    open_cases: tuple[dict[str, Any], ...] = ()
+    closed_cases: tuple[dict[str, Any], ...] = ()
+    closed_days: int = STATUS_CLOSED_DAYS
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def _templates_values(answer: Answer, config: Config) -> dict[str, Any]:
 
 
 def _status_values(answer: Answer, config: Config) -> dict[str, Any]:
-    listing = answer.status or StatusListing((), (), 0)
+    listing = answer.status or StatusListing()
     return {"open_cases": listing.open_cases, "closed_cases": listing.closed_cases,
             "closed_days": listing.closed_days}
 

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.mailout.compose import StatusListing
+from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
 from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
@@ -21,7 +21,6 @@ from routing.schema import ContactType
 from routing.states import CaseStatus, Reply
 from routing.threads import CaseView
 
-STATUS_CLOSED_DAYS = 90
 _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 
