@@ -205,6 +205,11 @@ class Dovecot:
             "default_internal_user = dovecot\n"
             "default_internal_group = dovecot\n"
             "mail_location = maildir:~/Maildir\n"
+            # IDLE learns of new mail through inotify; when the machine's inotify
+            # instances run out (several suites at once), Dovecot falls back to
+            # checking every mailbox_idle_check_interval, 30 s by default: longer
+            # than the tests wait. Checking every second keeps IDLE prompt either way.
+            "mailbox_idle_check_interval = 1 secs\n"
             # Mail processes run as the unprivileged `dovecot` user, a system
             # uid below Dovecot's default first_valid_uid of 500.
             f"first_valid_uid = {pwd.getpwnam('dovecot').pw_uid}\n"
