@@ -308,10 +308,20 @@ def _address(name: str, address: str) -> Address:
     return Address(display_name=header_text(name), username=username, domain=domain)
 
 
+# The start of an RFC 2047 encoded word. The standard library parses a header
+# value assigned to a message as if it came off the wire, so "=?utf-8?q?..?="
+# in a subject or name taken from mail would be decoded a second time, CR/LF
+# and all, when the header is written (Python 3.11 and 3.12 do this).
+_ENCODED_WORD_START = "=?"
+# U+2060 WORD JOINER: invisible, and it breaks the "=?" so no encoded word is seen.
+_BROKEN_ENCODED_WORD_START = "=\u2060?"
+
+
 def header_text(text: str) -> str:
-    """One line of plain text for a header: no line breaks, no control characters, single spaces."""
+    """One line of plain text for a header: no line breaks, no control characters, single spaces,
+    and nothing the standard library could decode again as an encoded word."""
     cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
-    return " ".join(cleaned.split())
+    return " ".join(cleaned.split()).replace(_ENCODED_WORD_START, _BROKEN_ENCODED_WORD_START)
 
 
 # --- case templates -----------------------------------------------------------------
