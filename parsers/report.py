@@ -73,11 +73,18 @@ class DeliveryReport:
     is_delivery_status: bool  # an RFC 3464 report (message/delivery-status), even one naming nobody
 
 
-def mail_system_reason(message: ParsedMessage, structure: email.message.Message) -> str | None:
-    """Why this message comes from a mail system rather than a person, or None."""
+def mail_system_reason(message: ParsedMessage, structure: email.message.Message,
+                       envelope_sender: str | None = None) -> str | None:
+    """Why this message comes from a mail system rather than a person, or None.
+
+    `envelope_sender` is the SMTP MAIL FROM it arrived with ("" for the null
+    sender <>), when it came by SMTP/LMTP: delivery adds no Return-Path header.
+    """
     content_type = (message.header("Content-Type") or "").lower()
     if "multipart/report" in content_type or _delivery_status_parts(structure):
         return "delivery status notification (multipart/report)"
+    if envelope_sender == "":
+        return "bounce or notification (null envelope sender <>)"
     if message.return_path == "":
         return "bounce or notification (empty return path)"
     sender = message.from_address or ""
@@ -90,9 +97,10 @@ def mail_system_reason(message: ParsedMessage, structure: email.message.Message)
     return None
 
 
-def read_report(message: ParsedMessage, structure: email.message.Message) -> DeliveryReport | None:
+def read_report(message: ParsedMessage, structure: email.message.Message,
+                envelope_sender: str | None = None) -> DeliveryReport | None:
     """The report of a message shaped like a mail system's; None for anything else."""
-    if mail_system_reason(message, structure) is None:
+    if mail_system_reason(message, structure, envelope_sender) is None:
         return None
     failures = tuple(failures_in(structure))
     is_status = bool(_delivery_status_parts(structure))

@@ -68,21 +68,24 @@ class Submission:
     form: Form
     mail_system: str | None  # why the message comes from a mail system rather than a person
     report: DeliveryReport | None  # a bounce or delivery report of a mail system
+    envelope_sender: str | None = None  # the SMTP MAIL FROM; "" for the null sender, None when not known
 
 
-def parse(raw: bytes, forms: FormSchema) -> Submission:
+def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None) -> Submission:
+    """Parse `raw` once; `envelope_sender` is the SMTP MAIL FROM it came with, when it came by SMTP/LMTP."""
     try:
         message = parse_message(raw)
     except NotAnEmail as exc:
         return Submission(len(raw), None, exc.reason, read_subject(""), "", TemplateParse((), "", ()), Form(),
-                          None, None)
+                          None, None, envelope_sender)
     subject = read_subject(message.subject)
     new_text = visible_reply(message.text, message.html)
     template = parse_visible_text(new_text, forms.labels)
     return Submission(size=len(raw), message=message, not_email=None, subject=subject, new_text=new_text,
                       template=template, form=read_form(template, subject, forms),
-                      mail_system=mail_system_reason(message, message.structure),
-                      report=read_report(message, message.structure))
+                      mail_system=mail_system_reason(message, message.structure, envelope_sender),
+                      report=read_report(message, message.structure, envelope_sender),
+                      envelope_sender=envelope_sender)
 
 
 def read_form(template: TemplateParse, subject: SubjectParts, forms: FormSchema) -> Form:

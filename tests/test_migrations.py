@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -92,10 +93,18 @@ def execute(url: str, *statements: str) -> None:
 
 
 def made_before_migrations(url: str, *, leave_out: str | None = None) -> None:
-    """A database as intake made it before it had migrations: `create_all`, and some data."""
+    """A database as intake made it before it had migrations, and some data.
+
+    Its schema is the models' as they were then, which is what the first
+    migration makes: the schema of 0001, without Alembic's version table.
+    """
     engine = engine_for(url)
     try:
-        Base.metadata.create_all(engine, tables=[t for t in Base.metadata.sorted_tables if t.name != leave_out])
+        with engine.begin() as connection:
+            command.upgrade(migrate.alembic_config(connection), migrate.FIRST)
+            connection.execute(text(f"DROP TABLE {migrate.VERSION_TABLE}"))
+            if leave_out:
+                connection.execute(text(f"DROP TABLE {leave_out}"))
     finally:
         engine.dispose()
     execute(url, "INSERT INTO accounts (name) VALUES ('Bayside School District')")

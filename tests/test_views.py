@@ -176,7 +176,8 @@ def test_inbound_view(store: Store) -> None:
 
     assert first == {
         "id": first["id"], "message_id": "first@client.example", "sender": "skinner@springfield.example",
-        "subject": "Grades vanished", "source": "smtp", "received": "2026-11-28T12:00:00+00:00",
+        "subject": "Grades vanished", "source": "smtp", "envelope_sender": None,
+        "received": "2026-11-28T12:00:00+00:00",
         "processed": "2026-11-28T12:01:00+00:00", "outcome": "created", "reasons": ["new case"], "case": 1042,
         "size": len(FIRST), "error": None,
     }

@@ -103,7 +103,7 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
             row = _claim(session, inbound_id)
             if row is None:
                 return None
-            submission = parse(row.raw, FORMS)
+            submission = parse(row.raw, FORMS, row.envelope_sender)
             decision = decide(submission, views_over(session), policy_for(config, now))
             return act(decision, Acting(session, row, submission, config, now))
     except OperationalError as exc:

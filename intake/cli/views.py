@@ -144,7 +144,8 @@ def case_messages(case: Case) -> list[dict[str, Any]]:
 def inbound_view(msg: InboundMessage) -> dict[str, Any]:
     """A received message and what became of it, without its raw bytes.
 
-    ``{id, message_id, sender, subject, source, received: ISO timestamp,
+    ``{id, message_id, sender, subject, source, envelope_sender: str | null (the SMTP MAIL FROM,
+    "" for the null sender; null when not received by SMTP/LMTP), received: ISO timestamp,
     processed: ISO timestamp | null (null while queued), outcome: str | null,
     reasons: [str], case: number | null, size: bytes, error: str | null}``
     """
@@ -154,6 +155,7 @@ def inbound_view(msg: InboundMessage) -> dict[str, Any]:
         "sender": msg.sender,
         "subject": msg.subject,
         "source": msg.source,
+        "envelope_sender": msg.envelope_sender,
         "received": _timestamp(msg.received),
         "processed": _timestamp(msg.processed),
         "outcome": msg.outcome,

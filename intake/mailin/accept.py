@@ -13,8 +13,11 @@ from parsers.headers import filing_headers
 __all__ = ["Stored", "accept"]
 
 
-def accept(store: Store, raw: bytes, source: str) -> Stored:
-    """Commit `raw` as received from `source`, or find the earlier copy of the same message."""
+def accept(store: Store, raw: bytes, source: str, envelope_sender: str | None = None) -> Stored:
+    """Commit `raw` as received from `source`, or find the earlier copy of the same message.
+
+    `envelope_sender` is the SMTP/LMTP MAIL FROM ("" for the null sender <>); None for other ways in.
+    """
     headers = filing_headers(raw)
     return store_raw(store, raw, message_id=headers.message_id, sender=headers.sender, subject=headers.subject,
-                     source=source)
+                     source=source, envelope_sender=envelope_sender)

@@ -45,6 +45,11 @@ def is_support_address(address: str, support_addresses: tuple[str, ...]) -> bool
     return bool(at) and bool(base) and f"{base}@{domain}" in support_addresses
 
 
+def null_or_address(mail_from: str | None) -> str:
+    """The envelope sender as stored: "" for the null sender <> (bounces, auto-replies), else the address."""
+    return (mail_from or "").strip().strip("<>").strip().lower()
+
+
 def source_of(session: Session, envelope: Envelope, protocol: str) -> str:
     """Where a message came from, as kept with it: peer, envelope sender and recipients."""
     peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
@@ -96,8 +101,8 @@ class IntakeHandler:
     async def _store(self, session: Session, envelope: Envelope, protocol: str) -> str:
         raw = envelope.original_content
         assert isinstance(raw, bytes)
-        task = asyncio.ensure_future(asyncio.to_thread(accept, self.store, raw,
-                                                       source_of(session, envelope, protocol)))
+        task = asyncio.ensure_future(asyncio.to_thread(accept, self.store, raw, source_of(session, envelope, protocol),
+                                                       null_or_address(envelope.mail_from)))
         self._storing.add(task)
         task.add_done_callback(self._stored)
         # Shielded: a client that hangs up after the final dot must not interrupt

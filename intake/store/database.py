@@ -99,7 +99,7 @@ class Stored:
 
 
 def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str | None, subject: str,
-              source: str) -> Stored:
+              source: str, envelope_sender: str | None = None) -> Stored:
     """Commit the raw bytes, or find the earlier copy of the same message."""
     digest = hashlib.sha256(raw).hexdigest()
     key = dedupe_key(raw, message_id)
@@ -114,7 +114,8 @@ def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str |
             if again is not None:
                 return Stored(again.id, duplicate=True)
         row = InboundMessage(dedupe_key=key, message_id=message_id, sender=sender, subject=subject[:1000],
-                             source=source[:200], raw=raw, size=len(raw), sha256=digest, received=utcnow())
+                             source=source[:200], envelope_sender=envelope_sender, raw=raw, size=len(raw),
+                             sha256=digest, received=utcnow())
         session.add(row)
         try:
             session.commit()

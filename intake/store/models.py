@@ -194,6 +194,10 @@ class InboundMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(1000))
     message_id: Mapped[str | None] = mapped_column(String(998))
     sender: Mapped[str | None] = mapped_column(String(320), index=True)
+    # The SMTP/LMTP envelope sender (MAIL FROM): "" for the null sender <>, with which
+    # bounces and auto-replies arrive and which is never answered; None when the
+    # message came another way (IMAP, a file).
+    envelope_sender: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[str] = mapped_column(String(200))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
