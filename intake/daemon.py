@@ -88,6 +88,9 @@ class Daemon:
         self.queued = asyncio.Event()  # set after processing queued mail for delivery
         self.processing_done = asyncio.Event()  # the last accepted message has been processed
         self._stop_deadline = float("inf")
+        # Before anything listens: a signal that arrives while intake starts stops it cleanly
+        # (once the port answers, a client or a supervisor may signal at any moment).
+        self._install_signal_handlers()
         try:
             self.store = await asyncio.to_thread(open_store, self.config.database_url)
             self.edge_store = await asyncio.to_thread(open_edge_store, self.config.database_url)
@@ -106,7 +109,6 @@ class Daemon:
         assert self.edge_store is not None
         handler = IntakeHandler(self.config, self.edge_store, self.wake.set)
         server = await self._listen(handler)
-        self._install_signal_handlers()
         # Processing and delivery are separate tasks, so a slow relay never stalls intake.
         processing = asyncio.create_task(self.process(), name="processing")
         delivery = asyncio.create_task(self.deliver_queued(), name="delivery")
