@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesHeaderParser
-from email.utils import parseaddr
 
 from parsers.message import bare_message_id
+from parsers.sender import read_sender
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,9 @@ class FilingHeaders:
 def filing_headers(raw: bytes) -> FilingHeaders:
     try:
         headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        raw_headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
         message_id = bare_message_id(str(headers.get("Message-ID", "") or "")) or None
-        sender = parseaddr(str(headers.get("From", "") or ""))[1].lower() or None
+        sender = read_sender([str(v) for v in raw_headers.get_all("From", [])]).address
         subject = " ".join(str(headers.get("Subject", "") or "").split())
     except Exception:  # a file that is not mail at all still gets stored and an outcome
         return FilingHeaders(None, None, "")

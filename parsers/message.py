@@ -22,6 +22,8 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
+from parsers.sender import read_sender
+
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
 
 MAX_FILENAME_LENGTH = 200
@@ -62,8 +64,9 @@ class ParsedMessage:
     """Everything later stages read from one inbound message."""
 
     message_id: str | None
-    from_address: str | None
+    from_address: str | None  # the one From mailbox, read strictly (see `parsers.sender`)
     from_name: str
+    sender_problem: str | None  # why the From header names no single sender; such mail is never answered
     to: tuple[str, ...]
     subject: str
     date: datetime | None
@@ -98,13 +101,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
     headers = _decoded_headers(mail.message)
     if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
-    from_name, from_address = _first_address(mail.from_)
+    sender = read_sender(_raw_values(mail.message, "From"))
     attachments = _attachments(mail.attachments)
     html = "\n".join(mail.text_html) or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
-        from_address=from_address,
-        from_name=from_name,
+        from_address=sender.address,
+        from_name=sender.name,
+        sender_problem=sender.problem,
         to=_addresses(mail.to) + _addresses(mail.cc),
         subject=_collapse(_first(headers, "Subject") or ""),
         date=_aware(mail.date),
@@ -189,11 +193,11 @@ def _return_path(value: str | None) -> str | None:
     return address.strip().lower()
 
 
-def _first_address(pairs: object) -> tuple[str, str | None]:
-    for name, address in pairs or []:  # type: ignore[attr-defined]
-        if address and "@" in address:
-            return _collapse(name or ""), address.strip().lower()
-    return "", None
+def _raw_values(message: object, name: str) -> list[str]:
+    """Every value of header `name` as it came, encoded words and all (`message` is compat32)."""
+    if message is None:
+        return []
+    return [str(value) for value in message.get_all(name, [])]  # type: ignore[attr-defined]
 
 
 def _addresses(pairs: object) -> tuple[str, ...]:

@@ -156,6 +156,14 @@ def _delivery_report(c: _Context) -> Decision | None:
     return RecordBounce(reasons=c.reasons(), report=report) if report is not None else None
 
 
+def _ambiguous_sender(c: _Context) -> Decision | None:
+    """A From that names no single sender is never answered: the answer could go to someone who did not write."""
+    problem = c.message.sender_problem
+    if problem is None:
+        return None
+    return Refuse(reasons=c.reasons(f"refused, not answered: the sender is ambiguous: {problem}"))
+
+
 def _automatic(c: _Context) -> Decision | None:
     message = c.message
     reason = rules.auto_reply_reason(message, c.policy.own_addresses, c.submission.mail_system)
@@ -402,6 +410,7 @@ def _within_reply_cap(decision: Decision, c: _Context) -> Decision:
 _CHAIN: tuple[Rule, ...] = (
     _not_mail,
     _delivery_report,
+    _ambiguous_sender,
     _automatic,
     _forged,
     _oversize,

@@ -9,6 +9,7 @@ writes it. Asserted on the bytes intake hands the relay.
 """
 from __future__ import annotations
 
+import base64
 import email
 from email import policy
 
@@ -46,8 +47,18 @@ def assert_clean(raw: bytes) -> None:
     "=?utf-8?q?IT_Desk=0D=0AContent-Type=3A_text/plain=0D=0A=0D=0AReset_your_password_at_x?=",
     "=?utf-8?b?" + "SVQgRGVzaw0KQmNjOiBldmlsQGV2aWwudGVzdA==" + "?=",  # "IT Desk\r\nBcc: evil@evil.test"
 ])
-def test_a_from_name_that_decodes_to_headers_stays_a_name(intake: Intake, name: str) -> None:
+def test_a_from_name_that_decodes_to_line_breaks_is_never_answered(intake: Intake, name: str) -> None:
     ran = intake.ingest(raw_mail(f"{name} <victim@victim.test>", "Help", "Please help", "inject-from@victim.test"))
+    assert ran.code == 0, ran.err
+    last = intake.last_outcome()
+    assert last["outcome"] == "refused" and "the sender is ambiguous" in last["reasons"][-1]
+    assert intake.outbox() == [] and intake.relay.received == []  # type: ignore[union-attr]
+
+
+def test_a_from_name_that_decodes_to_an_encoded_word_stays_a_name(intake: Intake) -> None:
+    inner = "=?utf-8?q?IT_Desk=0D=0AContent-Type=3A_text/plain=0D=0A=0D=0AReset_your_password_at_x?="
+    outer = "=?utf-8?b?" + base64.b64encode(inner.encode()).decode() + "?="
+    ran = intake.ingest(raw_mail(f"{outer} <victim@victim.test>", "Help", "Please help", "inject-from2@victim.test"))
     assert ran.code == 0, ran.err
     refusal = intake.relay.received[-1]  # type: ignore[union-attr]
     assert_clean(refusal)
@@ -57,7 +68,7 @@ def test_a_from_name_that_decodes_to_headers_stays_a_name(intake: Intake, name: 
 
 def test_a_subject_that_decodes_to_an_encoded_word_injects_nothing(intake: Intake) -> None:
     inner = "=?utf-8?q?Grades=0D=0ABcc=3A_evil=40evil.test?="
-    outer = "=?utf-8?b?" + __import__("base64").b64encode(inner.encode()).decode() + "?="
+    outer = "=?utf-8?b?" + base64.b64encode(inner.encode()).decode() + "?="
     body = "Case Type: Ask a Question\nModule: Census\nDescription: Where is the household report?\n"
     ran = intake.ingest(raw_mail(f"Zack Morris <{ZACK}>", outer, body, "inject-subject@bayside.example"))
     assert "case_created" in ran.out, ran.out
