@@ -67,9 +67,11 @@ _COMMON_LABELS = {f.label for f in COMMON_FIELDS}
 
 
 class ReplyLog(Protocol):
-    """Read-only count of the automatic replies an address was sent."""
+    """Read-only counts of the answers mail from an address was sent."""
 
     def automatic_replies_since(self, address: str, since: dt.datetime) -> int: ...
+
+    def refusals_since(self, address: str, since: dt.datetime) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Policy:
     reopen_window: dt.timedelta = dt.timedelta(days=14)
     trusted_authserv_ids: frozenset[str] = frozenset()
     auto_replies_per_hour: int = 10
+    # A stranger (no contact of any district) is told how to become one at most once in this time.
+    stranger_refusal_window: dt.timedelta = dt.timedelta(days=30)
 
 
 @dataclass
@@ -137,7 +141,7 @@ def decide(submission: Submission, views: Views, policy: Policy) -> Decision:
     for rule in _CHAIN:
         decision = rule(context)
         if decision is not None:
-            return _within_reply_cap(decision, context)
+            return _within_reply_cap(_strangers_told_once(decision, context), context)
     raise AssertionError("the last rule of the chain always decides")
 
 
@@ -393,6 +397,20 @@ def _create(c: _Context, draft: CaseDraft, reason: str) -> CreateCase:
 def _refuse(c: _Context, reason: str, problem: str, case_type: CaseType | None = None) -> Refuse:
     return Refuse(reasons=c.reasons(reason), reply_to=c.answer_sender, problems=(Problem(problem, refuse=True),),
                   case_type=case_type)
+
+
+def _strangers_told_once(decision: Decision, c: _Context) -> Decision:
+    """A stranger is refused with an answer at most once per `stranger_refusal_window`: spam with a
+    forged From would otherwise make intake mail every innocent address it names (backscatter)."""
+    if not isinstance(decision, Refuse) or not decision.reply_to:
+        return decision
+    if c.views.directory.contact_by_email(c.address) is not None:
+        return decision
+    window = c.policy.stranger_refusal_window
+    if not c.views.replies.refusals_since(c.address, c.policy.now - window):
+        return decision
+    return decision.unanswered(f"no reply sent: {c.address} is no contact and was already answered once "
+                               f"in the last {window.days} days")
 
 
 def _within_reply_cap(decision: Decision, c: _Context) -> Decision:

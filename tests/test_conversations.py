@@ -215,11 +215,21 @@ def test_approving_a_replacement_changes_the_registry_and_tells_both(intake: Int
 
 
 def test_reply_cap_holds_a_loop_that_slips_through(intake: Intake) -> None:
-    for n in range(14):
-        intake.ingest(compose("Robot <robot@elsewhere.example>", f"Hello {n}", "no template here"))
-    refusals = [m for m in intake.outbox() if m["to"] == ["robot@elsewhere.example"]]
-    assert len(refusals) == 10
+    for n in range(14):  # a contact's mail system gone wrong, resending something without a template
+        intake.ingest(compose(ZACK, f"Hello {n}", "no template here"))
+    answers = [m for m in intake.outbox() if m["to"] == ["zack.morris@bayside.example"]]
+    assert len(answers) == 10
     assert "automatic replies this hour" in intake.last_outcome()["reasons"][-1]
+
+
+def test_a_stranger_writing_again_and_again_is_answered_once(intake: Intake) -> None:
+    for n in range(12):  # spam with a forged From: each refusal would go to an innocent third party
+        intake.ingest(compose("Stranger <stranger@elsewhere.example>", f"Hello {n}", "no template here"))
+    refusals = [m for m in intake.outbox() if m["to"] == ["stranger@elsewhere.example"]]
+    assert len(refusals) == 1
+    outcomes = intake.messages()
+    assert {m["outcome"] for m in outcomes} == {"refused"} and len(outcomes) == 12
+    assert "already answered once in the last 30 days" in outcomes[-1]["reasons"][-1]
 
 
 def test_two_intakes_answering_each_other_do_not_loop(intake: Intake) -> None:

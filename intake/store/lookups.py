@@ -91,6 +91,14 @@ class DatabaseReplyLog:
                    OutboundMessage.kind.in_(_AUTOMATIC_KINDS)))
         return sent or 0
 
+    def refusals_since(self, address: str, since: dt.datetime) -> int:
+        sent = self._session.scalar(
+            select(func.count()).select_from(OutboundMessage)
+            .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
+            .where(InboundMessage.sender == address, OutboundMessage.created >= since,
+                   OutboundMessage.kind == Reply.REFUSAL.value))
+        return sent or 0
+
 
 def status_listing(session: Session, contact_id: int, timezone: dt.tzinfo, now: dt.datetime) -> StatusListing:
     """The cases of a contact (theirs or sent by them): open ones, and those closed in the last 90 days."""
@@ -129,6 +137,9 @@ class _NoCases:
 
 class _NoReplies:
     def automatic_replies_since(self, address: str, since: dt.datetime) -> int:
+        return 0
+
+    def refusals_since(self, address: str, since: dt.datetime) -> int:
         return 0
 
 
