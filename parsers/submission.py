@@ -17,7 +17,8 @@ from typing import Any
 from parsers.fields import Field, FormSchema
 from parsers.message import NotAnEmail, ParsedMessage, parse_message
 from parsers.quotes import visible_reply
-from parsers.report import DeliveryReport, mail_system_reason, read_report
+from parsers.report import DeliveryReport, read_report
+from parsers.robots import automatic_reason
 from parsers.subject import SubjectParts, read_subject
 from parsers.template import TemplateParse, parse_visible_text
 from parsers.values import coerce, match_choice
@@ -66,7 +67,7 @@ class Submission:
     new_text: str  # what the sender wrote this time: no quoted history, no signature
     template: TemplateParse
     form: Form
-    mail_system: str | None  # why the message comes from a mail system rather than a person
+    automatic: str | None  # why a program sent the message rather than a person (`parsers.robots`)
     report: DeliveryReport | None  # a bounce or delivery report of a mail system
     envelope_sender: str | None = None  # the SMTP MAIL FROM; "" for the null sender, None when not known
 
@@ -83,7 +84,7 @@ def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None) -> 
     template = parse_visible_text(new_text, forms.labels)
     return Submission(size=len(raw), message=message, not_email=None, subject=subject, new_text=new_text,
                       template=template, form=read_form(template, subject, forms),
-                      mail_system=mail_system_reason(message, message.structure, envelope_sender),
+                      automatic=automatic_reason(message, message.structure, envelope_sender),
                       report=read_report(message, message.structure, envelope_sender),
                       envelope_sender=envelope_sender)
 

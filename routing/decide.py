@@ -170,7 +170,7 @@ def _ambiguous_sender(c: _Context) -> Decision | None:
 
 def _automatic(c: _Context) -> Decision | None:
     message = c.message
-    reason = rules.auto_reply_reason(message, c.policy.own_addresses, c.submission.mail_system)
+    reason = rules.auto_reply_reason(message, c.policy.own_addresses, c.submission.automatic)
     if reason is None and not message.from_address:
         reason = "no sender address to answer"
     if reason is None and message.message_id and case_from_our_message_id(message.message_id, c.policy.secret):

@@ -16,15 +16,13 @@ from routing.schema import DEFAULT_PRIORITY, CaseTypeSpec
 OUTAGE_ONLY_PRIORITY = "Critical"
 PRIORITY_INSTEAD_OF_CRITICAL = "High"
 
-_BULK_PRECEDENCE = {"bulk", "junk", "list"}
-_AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 
 
-def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], mail_system: str | None) -> str | None:
-    """Why this message must never be answered (auto-reply, list, our own, a mail system's), or None.
+def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], automatic: str | None) -> str | None:
+    """Why this message must never be answered (our own mail, or a program's), or None.
 
-    ``mail_system`` is the parse stage's reading of whether a mail system sent
-    it (`parsers.report.mail_system_reason`).
+    ``automatic`` is the parse stage's reading of whether a program sent it
+    (`parsers.robots.automatic_reason`); our own addresses are policy, so they are read here.
     """
     sender = message.from_address or ""
     if sender in own_addresses:
@@ -32,18 +30,7 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], mai
     looped = [value for value in message.header_all("X-Loop") if value.strip().lower() in own_addresses]
     if looped:
         return f"our own mail came back (X-Loop: {looped[0].strip()})"
-    auto_submitted = (message.header("Auto-Submitted") or "no").strip().lower()
-    if not auto_submitted.startswith("no"):
-        return f"automatic message (Auto-Submitted: {auto_submitted})"
-    precedence = (message.header("Precedence") or "").strip().lower()
-    if precedence in _BULK_PRECEDENCE:
-        return f"bulk or list mail (Precedence: {precedence})"
-    if message.header("List-Id"):
-        return "mailing-list mail (List-Id present)"
-    for name in _AUTO_REPLY_HEADERS:
-        if message.header(name):
-            return f"automatic reply ({name} present)"
-    return mail_system
+    return automatic
 
 
 def forged_sender_reason(message: ParsedMessage, trusted_authserv_ids: frozenset[str]) -> str | None:

@@ -44,7 +44,7 @@ def test_two_intakes_answering_each_other_stop_at_once(tmp_path: Path, database_
 
 
 def test_a_broken_autoresponder_gets_at_most_one_reply(intake: Intake) -> None:
-    """An out-of-office that answers everything without marking itself automatic."""
+    """An out-of-office that answers everything without marking itself automatic in any way."""
     intake.ingest(compose("Zack Morris <zack.morris@bayside.example>", "Households",
                           "Case Type: Ask a Question\nModule: Census\nDescription: Where is the report?\n"))
     robot = "Away <away@elsewhere.example>"
@@ -55,7 +55,8 @@ def test_a_broken_autoresponder_gets_at_most_one_reply(intake: Intake) -> None:
             break
         for message in new:
             answered.add(message["Message-ID"])
-            intake.ingest(compose(robot, f"Out of office: {message['Subject']}", "I am away until Monday."))
+            # No "Out of office:" subject either: it escapes every signal of parsers.robots.
+            intake.ingest(compose(robot, f"Re: {message['Subject']}", "I am away until Monday."))
     to_robot = [m for m in intake.outbox() if m["to"] == ["away@elsewhere.example"]]
     assert len(to_robot) == 1  # a stranger is told once; the reply cap would stop it at 10 otherwise
     assert "already answered once" in intake.last_outcome()["reasons"][-1]
