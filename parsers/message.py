@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email
 import email.message
+import email.utils
 import mimetypes
 import re
 import unicodedata
@@ -97,32 +99,89 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes; raise NotAnEmail when they are not mail at all."""
     _check_looks_like_mail(raw)
-    mail = mailparser.parse_from_bytes(raw)
-    headers = _decoded_headers(mail.message)
+    try:
+        reading = _read_with_mail_parser(raw)
+    except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
+        reading = _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+    headers = _decoded_headers(reading.structure)
     if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
-    sender = read_sender(_raw_values(mail.message, "From"))
-    attachments = _attachments(mail.attachments)
-    html = "\n".join(mail.text_html) or None
+    sender = read_sender(_raw_values(reading.structure, "From"))
+    html = "\n".join(reading.html) or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
         from_name=sender.name,
         sender_problem=sender.problem,
-        to=_addresses(mail.to) + _addresses(mail.cc),
+        to=reading.to,
         subject=_collapse(_first(headers, "Subject") or ""),
-        date=_aware(mail.date),
+        date=reading.date,
         in_reply_to=_message_id(_first(headers, "In-Reply-To")),
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(_body_plain_parts(mail.text_plain, attachments), html),
+        text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html),
         html=html,
-        attachments=attachments,
+        attachments=reading.attachments,
         is_mime=_first(headers, "MIME-Version") is not None,
-        defects=_defects(mail.defects),
-        structure=mail.message,
+        defects=reading.defects,
+        structure=reading.structure,
     )
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a MIME parser made of a message: its tree, recipients, date, text and HTML parts, files."""
+
+    structure: email.message.Message
+    to: tuple[str, ...]
+    date: datetime | None
+    plain: list[str]
+    html: list[str]
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...]
+
+
+def _read_with_mail_parser(raw: bytes) -> _Reading:
+    mail = mailparser.parse_from_bytes(raw)
+    return _Reading(mail.message, _addresses(mail.to) + _addresses(mail.cc), _aware(mail.date),
+                    list(mail.text_plain), list(mail.text_html), _attachments(mail.attachments),
+                    _defects(mail.defects))
+
+
+def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
+    """The same reading from the standard library alone, for mail that mail-parser cannot read."""
+    structure = email.message_from_bytes(raw)
+    plain: list[str] = []
+    html: list[str] = []
+    found: list[dict[str, object]] = []
+    for part in structure.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        is_file = part.get_filename() or part.get_content_disposition() == "attachment"
+        if is_file or not content_type.startswith("text/"):
+            found.append({"filename": part.get_filename() or "", "mail_content_type": content_type,
+                          "payload": content, "content-disposition": part.get("Content-Disposition", "")})
+        elif content_type in ("text/plain", "text/html"):
+            text = content.decode(part.get_content_charset() or "utf-8", "replace")
+            (html if content_type == "text/html" else plain).append(text)
+    written = [*structure.get_all("To", []), *structure.get_all("Cc", [])]
+    recipients = email.utils.getaddresses([str(value) for value in written])
+    defects = tuple(f"{part.get_content_type()}: {type(defect).__name__}" for part in structure.walk()
+                    for defect in part.defects)
+    return _Reading(structure, tuple(address.lower() for _, address in recipients if address), _date(structure),
+                    plain, html, _attachments(found),
+                    (f"read with the standard library alone: mail-parser failed ({why})", *defects))
+
+
+def _date(structure: email.message.Message) -> datetime | None:
+    try:
+        return _aware(email.utils.parsedate_to_datetime(str(structure.get("Date", ""))))
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 # --- is it mail at all? ------------------------------------------------------

@@ -106,3 +106,30 @@ def test_a_bounce_from_post_master_is_never_answered(intake: Intake) -> None:
                                 "Delivery failure notification", "Your message could not be delivered."))
     assert "ignored" in ran.out, ran.out
     assert intake.outbox() == []
+
+
+# A SendGrid-style report whose inner part names a boundary that never comes and
+# whose outer part never closes: mail-parser's epilogue code fails on it.
+BROKEN_REPORT = (b"From: SendGrid <bounces@sendgrid.example>\r\nTo: support@intake.example\r\n"
+                 b"Subject: Delivery Status\r\nMessage-ID: <sg-1@sendgrid.example>\r\nMIME-Version: 1.0\r\n"
+                 b'Content-Type: multipart/mixed; boundary="outer"\r\n\r\n--outer\r\n'
+                 b'Content-Type: multipart/report; report-type=delivery-status; boundary="missing"\r\n\r\n'
+                 b"Your message could not be delivered.\r\n")
+
+
+def test_mail_that_mail_parser_cannot_read_is_read_with_the_standard_library() -> None:
+    import mailparser
+    with pytest.raises(AttributeError):  # the mail-parser bug this guards against
+        mailparser.parse_from_bytes(BROKEN_REPORT)
+    submission = parse(BROKEN_REPORT, FORMS)
+    message = submission.message
+    assert message is not None and message.from_address == "bounces@sendgrid.example"
+    assert message.subject == "Delivery Status" and message.to == ("support@intake.example",)
+    assert "read with the standard library alone" in message.defects[0]
+    assert submission.automatic is not None
+
+
+def test_a_message_mail_parser_cannot_read_ends_handled_not_failed(intake: Intake) -> None:
+    ran = intake.ingest(BROKEN_REPORT)
+    assert "ignored" in ran.out, ran.out
+    assert intake.last_outcome()["outcome"] == "ignored" and intake.outbox() == []
