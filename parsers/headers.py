@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesHeaderParser
 
+from mailparser.utils import decode_header_part
+
 from parsers.message import bare_message_id
 from parsers.sender import read_sender
 
@@ -24,11 +26,12 @@ class FilingHeaders:
 
 def filing_headers(raw: bytes) -> FilingHeaders:
     try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-        raw_headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        # One parse of the header section, as the parse stage reads it later (compat32 values,
+        # decoded the same way), so what a message is filed under matches what is decided on.
+        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
         message_id = bare_message_id(str(headers.get("Message-ID", "") or "")) or None
-        sender = read_sender([str(v) for v in raw_headers.get_all("From", [])]).address
-        subject = " ".join(str(headers.get("Subject", "") or "").split())
+        sender = read_sender([str(v) for v in headers.get_all("From", [])]).address
+        subject = " ".join(decode_header_part(str(headers.get("Subject", "") or "")).split())
     except Exception:  # a file that is not mail at all still gets stored and an outcome
         return FilingHeaders(None, None, "")
     if message_id and (len(message_id) > 900 or any(ch.isspace() for ch in message_id)):

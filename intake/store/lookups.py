@@ -78,25 +78,24 @@ class DatabaseThreads:
 
 
 class DatabaseReplyLog:
-    """`routing.decide.ReplyLog` over an open session: automatic replies to mail from an address."""
+    """`routing.decide.ReplyLog` over an open session: the answers mail from an address was sent."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def automatic_replies_since(self, address: str, since: dt.datetime) -> int:
-        sent = self._session.scalar(
-            select(func.count()).select_from(OutboundMessage)
-            .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
-            .where(InboundMessage.sender == address, OutboundMessage.created >= since,
-                   OutboundMessage.kind.in_(_AUTOMATIC_KINDS)))
-        return sent or 0
+        return self._answers_since(address, since, _AUTOMATIC_KINDS)
 
     def refusals_since(self, address: str, since: dt.datetime) -> int:
+        return self._answers_since(address, since, (Reply.REFUSAL.value,))
+
+    def _answers_since(self, address: str, since: dt.datetime, kinds: tuple[str, ...]) -> int:
+        """Outbox rows of these kinds, since then, answering mail that came from `address`."""
         sent = self._session.scalar(
             select(func.count()).select_from(OutboundMessage)
             .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
             .where(InboundMessage.sender == address, OutboundMessage.created >= since,
-                   OutboundMessage.kind == Reply.REFUSAL.value))
+                   OutboundMessage.kind.in_(kinds)))
         return sent or 0
 
 
