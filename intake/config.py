@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information
+
 from intake.credentials import SecretUnavailable, read_secret
 from intake.store.urls import sqlite_file, sqlite_url
+from routing.authenticity import SenderAuth
 from routing.schema import CaseType, spec_for
 
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -106,6 +109,27 @@ class Conversations:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    """`[security]`: how the sender of a message is authenticated (see `routing.authenticity`)."""
+
+    sender_auth: SenderAuth = SenderAuth.NONE
+    # Authentication-Results headers whose authserv-id is one of these (our own MTA's) are believed.
+    trusted_authserv_ids: frozenset[str] = frozenset()
+    # Districts known to send mail that does not authenticate: their mail is treated as sender_auth = none.
+    unauthenticated_domains: frozenset[str] = frozenset()
+    dns_server: str | None = None  # "HOST[:PORT]" for DKIM key lookups; the system's resolver when None
+
+
+@dataclass(frozen=True)
+class DkimSigning:
+    """`[outgoing] dkim_*`: outgoing mail is DKIM-signed with this key, for deliverability."""
+
+    key: bytes
+    selector: str
+    domain: str
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -119,8 +143,8 @@ class Config:
     outgoing_maildir: Path
     # Searched before the built-in templates; holds only the templates it changes.
     template_dir: Path | None = None
-    # Authentication-Results headers from these servers (our own MTA) are believed.
-    trusted_authserv_ids: tuple[str, ...] = ()
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig | None = None
@@ -174,11 +198,12 @@ def load_config(explicit: str | Path | None = None) -> Config:
 
 _KNOWN = {
     "intake": {"support_addresses", "from_address", "from_name", "organisation", "max_message_bytes",
-               "timezone", "data_dir", "template_dir", "trusted_authserv_ids"},
+               "timezone", "data_dir", "template_dir"},
     "database": {"url"},
     "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
-                 "give_up_hours"},
+                 "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
+    "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
     "departments": None,  # keys are case types, checked below
@@ -209,7 +234,8 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
                                         f"{where}: [intake] max_message_bytes"),
         timezone=_zone(general.get("timezone", "UTC"), where),
         template_dir=_template_dir(general.get("template_dir"), base, where),
-        trusted_authserv_ids=tuple(str(i).strip().lower() for i in general.get("trusted_authserv_ids", [])),
+        security=_security(data.get("security", {}), where),
+        dkim_signing=_dkim_signing(data.get("outgoing", {}), base, general.get("from_address", addresses[0]), where),
         outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
         smtp=_smtp(data.get("smtp", {}), base, where),
@@ -218,6 +244,46 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
     )
+
+
+def _security(table: dict[str, Any], where: str) -> SecurityConfig:
+    names = ", ".join(mode.value for mode in SenderAuth)
+    try:
+        mode = SenderAuth(str(table.get("sender_auth", SenderAuth.NONE.value)).strip().lower())
+    except ValueError:
+        raise ConfigError(f"{where}: [security] sender_auth must be one of {names}, "
+                          f"not {table.get('sender_auth')!r}") from None
+    trusted = frozenset(str(i).strip().lower() for i in table.get("trusted_authserv_ids", []) if str(i).strip())
+    if mode is SenderAuth.AUTHENTICATION_RESULTS and not trusted:
+        raise ConfigError(f"{where}: [security] sender_auth = \"authentication-results\" needs "
+                          f"trusted_authserv_ids: the authserv-id your own mail server writes in its "
+                          f"Authentication-Results header")
+    server = str(table.get("dns_server", "")).strip() or None
+    return SecurityConfig(sender_auth=mode, trusted_authserv_ids=trusted,
+                          unauthenticated_domains=frozenset(str(d).strip().lower().lstrip("@")
+                                                            for d in table.get("unauthenticated_domains", [])
+                                                            if str(d).strip()),
+                          dns_server=server)
+
+
+def _dkim_signing(table: dict[str, Any], base: Path, from_address: str, where: str) -> DkimSigning | None:
+    key_file, selector = table.get("dkim_key_file"), table.get("dkim_selector")
+    if not key_file and not selector:
+        return None
+    if not key_file or not selector:
+        raise ConfigError(f"{where}: [outgoing] dkim_key_file and dkim_selector must be given together")
+    path = base / key_file
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}: [outgoing] dkim_key_file {path}: {exc.strerror}") from exc
+    domain = str(table.get("dkim_domain") or from_address.rpartition("@")[2]).strip().lower()
+    signing = DkimSigning(key=key, selector=str(selector).strip(), domain=domain)
+    try:  # a key that cannot sign is found now, not at the first delivery
+        dkim.sign(b"From: a@b.invalid\r\n\r\n", signing.selector.encode("ascii"), domain.encode("ascii"), key)
+    except (dkim.DKIMException, UnicodeEncodeError, ValueError) as exc:
+        raise ConfigError(f"{where}: [outgoing] dkim_key_file {path} cannot sign: {exc}") from exc
+    return signing
 
 
 def _template_dir(value: str | None, base: Path, where: str) -> Path | None:
@@ -343,7 +409,14 @@ def _imap(table: Any, base: Path, where: str, number: int) -> ImapMailbox:
         idle=bool(table.get("idle", True)))
 
 
+_MOVED = {("intake", "trusted_authserv_ids"): "[security] trusted_authserv_ids (with sender_auth = "
+                                             "\"authentication-results\")"}
+
+
 def _reject_unknown_keys(data: dict[str, Any], where: str) -> None:
+    for (section, key), now in _MOVED.items():
+        if key in data.get(section, {}):
+            raise ConfigError(f"{where}: [{section}] {key} has moved to {now}")
     for section, value in data.items():
         if section not in _KNOWN:
             raise ConfigError(f"{where}: unknown section [{section}]; known: {', '.join(sorted(_KNOWN))}")

@@ -202,10 +202,16 @@ def _check_looks_like_mail(raw: bytes) -> None:
 
 # --- headers -------------------------------------------------------------------
 
+# Headers intake would write itself: from outside they are forgeries, dropped before anything reads them.
+OUR_HEADER_PREFIX = "x-intake-"
+
+
 def _decoded_headers(message: object) -> tuple[tuple[str, str], ...]:
+    """Every header, decoded and unfolded, in order; without any `X-Intake-*` header the sender wrote."""
     if message is None:
         return ()
-    return tuple((name, _unfold(decode_header_part(value))) for name, value in message.items())  # type: ignore[attr-defined]
+    return tuple((name, _unfold(decode_header_part(value))) for name, value in message.items()  # type: ignore[attr-defined]
+                 if not name.lower().startswith(OUR_HEADER_PREFIX))
 
 
 def _first(headers: tuple[tuple[str, str], ...], name: str) -> str | None:

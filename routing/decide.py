@@ -20,6 +20,7 @@ from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from parsers.values import match_choice
 from routing import rules
+from routing.authenticity import Verdict, organisational_domain
 from routing.checks import CheckInput, dates_in_future, missing_required
 from routing.contacts import (
     AccountView,
@@ -40,6 +41,7 @@ from routing.outcomes import (
     Decision,
     Ignore,
     Problem,
+    Quarantine,
     RecordBounce,
     Refuse,
     SendStatus,
@@ -97,7 +99,8 @@ class Policy:
     staff_addresses: tuple[str, ...] = ()
     plus_addressing: bool = True
     reopen_window: dt.timedelta = dt.timedelta(days=14)
-    trusted_authserv_ids: frozenset[str] = frozenset()
+    # `[security] unauthenticated_domains`: mail from these fails authentication and is handled as if unchecked.
+    unauthenticated_domains: frozenset[str] = frozenset()
     auto_replies_per_hour: int = 10
     # A stranger (no contact of any district) is told how to become one at most once in this time.
     stranger_refusal_window: dt.timedelta = dt.timedelta(days=30)
@@ -110,6 +113,7 @@ class _Context:
     submission: Submission
     views: Views
     policy: Policy
+    verdict: Verdict  # sender authentication's, made before the decision (`intake.trust`)
     log: list[str] = field(default_factory=list)
     sender: ContactView | None = None  # once the sender is known to be an active contact
     spec: CaseTypeSpec | None = None  # once the case type is known
@@ -135,9 +139,12 @@ class _Context:
 Rule = Callable[[_Context], Decision | None]
 
 
-def decide(submission: Submission, views: Views, policy: Policy) -> Decision:
-    """The one outcome of a message: the first rule of the chain that decides, then the reply cap."""
-    context = _Context(submission, views, policy)
+def decide(submission: Submission, views: Views, policy: Policy, verdict: Verdict | None = None) -> Decision:
+    """The one outcome of a message: the first rule of the chain that decides, then the reply cap.
+
+    ``verdict`` is what sender authentication found; None (as with sender_auth = none) checks nothing.
+    """
+    context = _Context(submission, views, policy, verdict or Verdict.unchecked())
     for rule in _CHAIN:
         decision = rule(context)
         if decision is not None:
@@ -181,12 +188,31 @@ def _automatic(c: _Context) -> Decision | None:
     return None
 
 
-def _forged(c: _Context) -> Decision | None:
-    """A forged sender is never answered: the reply would go to someone who did not write."""
-    reason = rules.forged_sender_reason(c.message, c.policy.trusted_authserv_ids)
-    if not reason:
+def _authenticated(c: _Context) -> Decision | None:
+    """Mail that fails sender authentication is never answered: the From may be someone who did not write.
+
+    Claiming to be a contact (or staff), it is quarantined for a person to look
+    at; from anyone else it is refused unanswered, so spam never fills the quarantine.
+    """
+    verdict = c.verdict
+    if not verdict.checked:
         return None
-    return Refuse(reasons=c.reasons(f"refused, not answered: the sender {c.address} is forged: {reason}"))
+    if verdict.authenticated:
+        c.log.append(f"sender authenticated: {verdict.reason}")
+        return None
+    domain = c.address.rpartition("@")[2]
+    if domain in c.policy.unauthenticated_domains or organisational_domain(domain) in c.policy.unauthenticated_domains:
+        c.log.append(f"sender not authenticated ({verdict.reason}); accepted as {domain} is listed in "
+                     f"[security] unauthenticated_domains")
+        c.verdict = Verdict.unchecked()
+        return None
+    known = c.views.directory.contact_by_email(c.address) is not None or c.address in c.policy.staff_addresses
+    if known:
+        return Quarantine(reasons=c.reasons(f"quarantined, not answered: claims to be from {c.address}, and "
+                                            f"sender authentication failed: {verdict.reason}"),
+                          claimed_sender=c.address, why=verdict.reason)
+    return Refuse(reasons=c.reasons(f"refused, not answered: {c.address} is no contact and sender "
+                                    f"authentication failed: {verdict.reason}"))
 
 
 def _oversize(c: _Context) -> Decision | None:
@@ -400,9 +426,10 @@ def _refuse(c: _Context, reason: str, problem: str, case_type: CaseType | None =
 
 
 def _strangers_told_once(decision: Decision, c: _Context) -> Decision:
-    """A stranger is refused with an answer at most once per `stranger_refusal_window`: spam with a
-    forged From would otherwise make intake mail every innocent address it names (backscatter)."""
-    if not isinstance(decision, Refuse) or not decision.reply_to:
+    """Unless its sender is authenticated, a stranger is refused with an answer at most once per
+    `stranger_refusal_window`: spam with a forged From would otherwise make intake mail every
+    innocent address it names (backscatter)."""
+    if not isinstance(decision, Refuse) or not decision.reply_to or c.verdict.authenticated:
         return decision
     if c.views.directory.contact_by_email(c.address) is not None:
         return decision
@@ -430,7 +457,7 @@ _CHAIN: tuple[Rule, ...] = (
     _delivery_report,
     _ambiguous_sender,
     _automatic,
-    _forged,
+    _authenticated,
     _oversize,
     _template_request,
     _status_request,

@@ -20,7 +20,7 @@ from routing.states import Outcome, Reply
 from routing.threads import CaseView
 
 __all__ = ["AddComment", "AskForInformation", "CaseDraft", "CommentDraft", "CreateCase", "Decision", "Ignore",
-           "Problem", "RecordBounce", "Refuse", "SendStatus", "SendTemplates", "Recipient"]
+           "Problem", "Quarantine", "RecordBounce", "Refuse", "SendStatus", "SendTemplates", "Recipient"]
 
 Recipient = tuple[str, str]  # (display name, address)
 
@@ -144,3 +144,13 @@ class RecordBounce(Decision):
     outcome = Outcome.IGNORED
     report: DeliveryReport
 
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quarantine(Decision):
+    """Mail that claims to be from a contact (or staff) and failed sender authentication: never answered,
+    held until a person releases or drops it; staff are told."""
+
+    outcome = Outcome.QUARANTINED
+    claimed_sender: str
+    why: str  # what authentication found, for the staff notice and `intake quarantine show`

@@ -1,13 +1,11 @@
 """Small pure rules about a message. Each answers one question and says why, in words a person can read.
 
-Is it an auto-reply? Is the sender forged? Is it too large? Which priority
+Is it an auto-reply? Is it too large? Which priority
 does the case get? The checks of a case's fields are in `routing.checks`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import authres
 
 from parsers.message import ParsedMessage
 from routing.problems import Problem
@@ -31,28 +29,6 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], aut
     if looped:
         return f"our own mail came back (X-Loop: {looped[0].strip()})"
     return automatic
-
-
-def forged_sender_reason(message: ParsedMessage, trusted_authserv_ids: frozenset[str]) -> str | None:
-    """Why the From address is not to be believed, by our own MTA's Authentication-Results; else None.
-
-    Only headers added by a server we trust count: anyone can write an
-    Authentication-Results header into the mail they send. A DMARC failure, or
-    an SPF failure with no passing DKIM signature, marks the sender as forged.
-    """
-    for value in message.header_all("Authentication-Results"):
-        try:
-            header = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + " ".join(value.split()))
-        except Exception:  # a header we cannot read tells us nothing
-            continue
-        if str(header.authserv_id).lower() not in trusted_authserv_ids:
-            continue
-        results = {str(r.method).lower(): str(r.result).lower() for r in header.results}
-        if results.get("dmarc") == "fail":
-            return f"DMARC failed for the sender's domain ({header.authserv_id})"
-        if results.get("spf") == "fail" and results.get("dkim") != "pass":
-            return f"SPF failed and no DKIM signature passed ({header.authserv_id})"
-    return None
 
 
 def size_problem(size: int, limit: int) -> Problem | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CaseStatus", "OutboxStatus", "Outcome", "Reply"]
+__all__ = ["CaseStatus", "OutboxStatus", "Outcome", "QuarantineStatus", "Reply"]
 
 
 class Outcome(enum.StrEnum):
@@ -22,6 +22,7 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"
     TEMPLATE_SENT = "template_sent"
     STATUS_SENT = "status_sent"
+    QUARANTINED = "quarantined"  # claims to be a contact's and failed authentication: waits for a person
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
 
 
@@ -44,6 +45,14 @@ class OutboxStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
 
 
+class QuarantineStatus(enum.StrEnum):
+    """held (waits for a person) → released (processed as if authenticated) | dropped (kept, never processed)."""
+
+    HELD = "held"
+    RELEASED = "released"
+    DROPPED = "dropped"
+
+
 class Reply(enum.StrEnum):
     """The kinds of mail intake sends; each has a template pair in templates/email/."""
 
@@ -55,6 +64,7 @@ class Reply(enum.StrEnum):
     COMMENT = "comment"  # a staff comment, mailed to the contact on the case's thread
     RESOLUTION = "resolution"
     CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
+    QUARANTINE_NOTICE = "quarantine_notice"  # to staff: a message waits in the quarantine
 
     @property
     def automatic(self) -> bool:

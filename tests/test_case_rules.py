@@ -1,11 +1,7 @@
 """Every rule of the seed and of authorization, through the reply a person gets when it fails."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from conftest import DATA, Intake, compose, future, past
+from conftest import Intake, compose, future, past
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 SLATER = "Albert Slater <ac.slater@bayside.example>"  # Authorized, no Schema Bootcamp
@@ -166,23 +162,3 @@ def test_misspelt_values_are_matched_forgivingly(intake: Intake) -> None:
     case = intake.cases()[-1]
     assert (case["case_type"], case["fields"]["Module"], case["priority"]) == ("Ask a Question", "Grade Book", "Low")
     assert intake.show(case["number"])["fields_as_written"]["Module"] == "grdae book"
-
-
-def test_a_forged_sender_is_refused_and_never_answered(tmp_path: Path, database_url: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    forged = {"Authentication-Results": "mx.intake.example; spf=fail smtp.mailfrom=evil.example; dkim=none; "
-                                        "dmarc=fail (p=reject) header.from=bayside.example"}
-    body = "Case Type: Ask a Question\nModule: Census\nDescription: Where is the report?\n"
-    trusting = Intake(tmp_path, database_url, capsys)
-    trusting.config.write_text(trusting.config.read_text().replace(
-        "[intake]\n", '[intake]\ntrusted_authserv_ids = ["mx.intake.example"]\n'))
-    assert trusting.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
-    trusting.ingest(compose(ZACK, "Households", body, headers=forged))
-    last = trusting.last_outcome()
-    assert last["outcome"] == "refused" and "forged" in last["reasons"][-1] and "DMARC" in last["reasons"][-1]
-    assert trusting.outbox() == [] and trusting.cases() == []
-    # The same header written by anyone else's server proves nothing.
-    untrusted = {"Authentication-Results": forged["Authentication-Results"].replace("mx.intake.example",
-                                                                                    "mx.evil.example")}
-    trusting.ingest(compose(ZACK, "Households", body, headers=untrusted))
-    assert trusting.last_outcome()["outcome"] == "case_created"

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from intake.act.bounces import record_bounce
 from intake.act.cases import contact_comment, staff_comment
 from intake.config import Config
-from intake.mailout.compose import Answer, Original, StatusListing, compose_answer
+from intake.mailout.compose import Answer, Original, StatusListing, compose_answer, compose_notice, header_text
 from intake.mailout.outbox import enqueue
 from intake.store.lookups import status_listing
-from intake.store.models import Attachment, Case, InboundMessage
+from intake.store.models import Attachment, Case, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from routing.outcomes import (
@@ -34,12 +34,13 @@ from routing.outcomes import (
     CreateCase,
     Decision,
     Ignore,
+    Quarantine,
     RecordBounce,
     Refuse,
     SendStatus,
     SendTemplates,
 )
-from routing.states import Outcome
+from routing.states import Outcome, Reply
 
 __all__ = ["Acting", "Processed", "act", "answer_of"]
 
@@ -156,6 +157,27 @@ def _send_status(decision: SendStatus, acting: Acting) -> Done:
     return Done(status=status_listing(acting.session, decision.contact.id, acting.config.timezone, acting.now))
 
 
+def _quarantine(decision: Quarantine, acting: Acting) -> Done:
+    """Hold the message for a person, and tell staff with one short notice (never the sender)."""
+    entry = QuarantinedMessage(inbound_message_id=acting.row.id, claimed_sender=decision.claimed_sender,
+                               reason=decision.why, created=acting.now)
+    acting.session.add(entry)
+    acting.session.flush()
+    staff = acting.config.conversations.staff_addresses
+    if not staff:
+        return Done(reasons=(f"quarantine number {entry.id}; no staff address is configured to tell",))
+    message = acting.submission.message
+    assert message is not None  # only mail is authenticated
+    values = {"quarantine_id": entry.id, "claimed_sender": header_text(decision.claimed_sender),
+              "original_subject": header_text(message.subject) or "(no subject)", "why": header_text(decision.why),
+              "received": acting.now.astimezone(acting.config.timezone).strftime("%Y-%m-%d %H:%M %Z")}
+    notice = compose_notice(Reply.QUARANTINE_NOTICE, [("", address) for address in staff],
+                            f"Quarantined: mail claiming to be {decision.claimed_sender}", values,
+                            acting.config)
+    enqueue(acting.session, notice, Reply.QUARANTINE_NOTICE, staff, inbound_id=acting.row.id)
+    return Done(reasons=(f"quarantine number {entry.id}; staff told ({', '.join(staff)})",))
+
+
 def _nothing_to_store(decision: Decision, acting: Acting) -> Done:
     """Refusals, requests for information, templates and ignored mail change nothing but their record."""
     return Done()
@@ -165,6 +187,7 @@ _HANDLERS: dict[type[Decision], Callable[[Any, Acting], Done]] = {
     CreateCase: _create_case,
     AddComment: _add_comment,
     RecordBounce: _record_bounce,
+    Quarantine: _quarantine,
     SendStatus: _send_status,
     AskForInformation: _nothing_to_store,
     Refuse: _nothing_to_store,

@@ -29,13 +29,16 @@ from intake.mailout.compose import StatusListing, compose_answer
 from intake.store.database import Store
 from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
 from intake.store.models import InboundMessage, utcnow
+from intake.trust import authenticate
 from parsers.submission import Submission, parse
+from routing.authenticity import Verdict
 from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
 from routing.schema import FORMS
 from routing.states import Outcome
 
-__all__ = ["Preview", "Processed", "policy_for", "preview", "process_message", "process_stored", "replay"]
+__all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_stored",
+           "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
                   reopen_window=dt.timedelta(days=conversations.reopen_window_days),
-                  trusted_authserv_ids=frozenset(config.trusted_authserv_ids),
+                  unauthenticated_domains=config.security.unauthenticated_domains,
                   auto_replies_per_hour=conversations.auto_replies_per_hour)
 
 
@@ -103,9 +106,7 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
             row = _claim(session, inbound_id)
             if row is None:
                 return None
-            submission = parse(row.raw, FORMS, row.envelope_sender)
-            decision = decide(submission, views_over(session), policy_for(config, now))
-            return act(decision, Acting(session, row, submission, config, now))
+            return decide_and_act(session, row, config, now)
     except OperationalError as exc:
         # The database is busy or away (a lock held too long, a dropped connection): nothing
         # was written, the message stays unprocessed and is taken up again on the next pass.
@@ -113,6 +114,16 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
         return None
     except Exception as exc:  # a bug: keep the message, record why, go on
         return _mark_failed(store, inbound_id, exc)
+
+
+def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
+                   verdict: Verdict | None = None) -> Processed:
+    """Parse, authenticate (unless ``verdict`` is given: a person vouched for the sender), decide and act."""
+    submission = parse(row.raw, FORMS, row.envelope_sender)
+    if verdict is None:
+        verdict = authenticate(row.raw, submission, config.security)
+    decision = decide(submission, views_over(session), policy_for(config, now), verdict)
+    return act(decision, Acting(session, row, submission, config, now))
 
 
 def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
@@ -151,7 +162,7 @@ def preview(raw: bytes, session: Session | None, config: Config, now: dt.datetim
     now = now or utcnow()
     submission = parse(raw, FORMS)
     views: Views = views_over(session) if session is not None else EMPTY_VIEWS
-    decision = decide(submission, views, policy_for(config, now))
+    decision = decide(submission, views, policy_for(config, now), authenticate(raw, submission, config.security))
     reply = None
     if isinstance(decision, Answered) and decision.reply_to and submission.message is not None:
         status = _status_of(decision, session, config, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from intake.mailin.smtp import tls_context
 from intake.mailout.delivery import open_relay_session
 from intake.store.database import open_store
 from intake.store.models import InboundMessage
+from routing.authenticity import SenderAuth
 
 log = logging.getLogger("intake.daemon")
 
@@ -110,7 +112,28 @@ def warnings_about(config: Config) -> list[str]:
     warnings = []
     if not config.smtp.enabled and not config.imap:
         warnings.append("serve would receive nothing: [smtp] is not enabled and no [[imap]] mailbox is configured")
+    security = config.security
+    exposed = (config.smtp.enabled and not _loopback(config.smtp.host)) or bool(config.imap)
+    if security.sender_auth is SenderAuth.NONE and exposed:
+        warnings.append("[security] sender_auth = \"none\": any sender who writes a contact's address is "
+                        "believed; use it only behind a mail server that authenticates senders for you "
+                        "(README: Deploying safely)")
+    if security.sender_auth is not SenderAuth.NONE and not config.conversations.staff_addresses:
+        warnings.append("[conversations] staff_addresses is empty: nobody is told when a message is quarantined "
+                        "(see `intake quarantine list`)")
+    if security.unauthenticated_domains and security.sender_auth is not SenderAuth.NONE:
+        warnings.append(f"[security] unauthenticated_domains: mail claiming to be from "
+                        f"{', '.join(sorted(security.unauthenticated_domains))} is believed without "
+                        f"authentication; anyone can write as their contacts until those districts fix "
+                        f"their SPF, DKIM and DMARC")
     return warnings
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def check_database(config: Config) -> Check:

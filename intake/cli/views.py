@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from intake.store.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage, QuarantinedMessage
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -163,6 +163,26 @@ def inbound_view(msg: InboundMessage) -> dict[str, Any]:
         "case": msg.case_number,
         "size": msg.size,
         "error": msg.error,
+    }
+
+
+def quarantine_view(entry: QuarantinedMessage) -> dict[str, Any]:
+    """A quarantined message: ``{id, status: held | released | dropped, claimed_sender, subject, reason,
+    received: ISO timestamp, message: the stored message's id, decided: ISO timestamp | null,
+    decided_by: str | null, outcome: the stored message's outcome, case: number | null}``"""
+    inbound = entry.inbound_message
+    return {
+        "id": entry.id,
+        "status": entry.status,
+        "claimed_sender": entry.claimed_sender,
+        "subject": inbound.subject,
+        "reason": entry.reason,
+        "received": _timestamp(inbound.received),
+        "message": inbound.id,
+        "decided": _timestamp(entry.decided),
+        "decided_by": entry.decided_by,
+        "outcome": inbound.outcome,
+        "case": inbound.case_number,
     }
 
 

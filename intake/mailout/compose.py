@@ -40,7 +40,8 @@ from routing.states import Reply
 from routing.threads import case_message_id_prefix, plus_address
 
 __all__ = ["Answer", "CaseSummary", "MailHeaders", "FormLine", "Original", "StatusListing", "TypeSheet",
-           "compose_answer", "compose_case_mail", "display_value", "new_message_id", "render", "answer_subject"]
+           "answer_subject", "compose_answer", "compose_case_mail", "compose_notice", "display_value", "header_text",
+           "new_message_id", "render"]
 
 # The part of a template every case type shares; sent when the case type is not known yet.
 GENERIC_FIELDS = (CASE_TYPE, PRIORITY, SUBJECT, DESCRIPTION)
@@ -277,6 +278,14 @@ def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], va
     values = {"to_name": recipients[0][0] if len(recipients) == 1 else "", "case_number": case.number,
               "case_subject": case.subject, **values}
     return render(kind, values, headers, config)
+
+
+def compose_notice(kind: Reply, to: Iterable[Recipient], subject: str, values: Mapping[str, Any],
+                   config: Config) -> EmailMessage:
+    """A notice to staff about no case in particular (a quarantined message)."""
+    recipients = tuple(to)
+    headers = MailHeaders(to=recipients, subject=subject, auto_submitted=kind.auto_submitted)
+    return render(kind, {"to_name": "", **values}, headers, config)
 
 
 # --- headers ------------------------------------------------------------------------

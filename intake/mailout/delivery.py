@@ -38,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from intake.config import Config, DeliveryPolicy, RelayConfig
 from intake.credentials import SecretUnavailable, read_secret
 from intake.logs import logfmt
+from intake.mailout.signing import dkim_signed
 from intake.store.database import Store
 from intake.store.models import Contact, OutboundMessage, utcnow
 from routing.states import OutboxStatus
@@ -285,7 +286,7 @@ def _deliver_one(store: Store, sink: Sink, config: Config, outbound_id: int, now
         return 0
     row, recipients = claimed
     try:
-        note = sink.send(config.from_address, recipients, row.raw)
+        note = sink.send(config.from_address, recipients, dkim_signed(row.raw, config.dkim_signing))
     except DeliveryFailure as exc:
         _record_failure(store, row, exc, config.delivery, now)
         return 0

@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from routing.states import CaseStatus, OutboxStatus
+from routing.states import CaseStatus, OutboxStatus, QuarantineStatus
 
 __all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "ImapState", "InboundMessage",
-           "OutboundMessage", "UTCDateTime", "utcnow"]
+           "OutboundMessage", "QuarantinedMessage", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -235,6 +235,25 @@ class OutboundMessage(Base):
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     case: Mapped[Case | None] = relationship(back_populates="outbound_messages")
 
+
+class QuarantinedMessage(Base):
+    """A message that claims to be from a contact (or staff) and failed sender authentication.
+
+    It waits for a person: `intake quarantine release` processes it as if it had
+    passed, `drop` marks it dropped. Nothing is deleted; the raw message stays in
+    `inbound_messages`, whose outcome is `quarantined` until it is released.
+    """
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    claimed_sender: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=QuarantineStatus.HELD.value, index=True)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    inbound_message: Mapped[InboundMessage] = relationship()
 
 
 class ImapState(Base):
