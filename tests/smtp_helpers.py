@@ -126,7 +126,7 @@ class RunningIntake:
     def __init__(self, root: Path, database_url: str, *, port: int | None = None, lmtp: bool = False,
                  tls: tuple[Path, Path] | None = None, require_tls: bool = False,
                  max_message_bytes: int = 25 * 1024 * 1024, smtp: bool = True, imap: str = "",
-                 database_url_for_daemon: str | None = None) -> None:
+                 database_url_for_daemon: str | None = None, relay_port: int | None = None) -> None:
         self.root = root
         self.database_url = database_url
         self.port = port or free_port()
@@ -142,8 +142,11 @@ class RunningIntake:
             if tls:
                 smtp_table += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
                 smtp_table += f"require_tls = {'true' if require_tls else 'false'}\n"
+        # Outgoing mail to a relay on loopback (conftest's `relay`), else to the Maildir.
+        relay = (f'relay_host = "127.0.0.1"\nrelay_port = {relay_port}\nrelay_security = "none"\n'
+                 if relay_port else "")
         self.config.write_text(config_text(database_url_for_daemon or database_url, self.maildir, max_message_bytes)
-                               + smtp_table + imap)
+                               + relay + smtp_table + imap)
 
     # --- the command line -------------------------------------------------------
 
