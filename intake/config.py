@@ -52,6 +52,8 @@ class SmtpConfig:
     tls_cert: Path | None = None  # STARTTLS is offered when both cert and key are set
     tls_key: Path | None = None
     require_tls: bool = False
+    max_sessions: int = 100  # connections at once; one more is answered 421
+    max_recipients: int = 100  # RCPTs in one transaction (RFC 5321's minimum); one more is answered 452
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ _KNOWN = {
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
     "departments": None,  # keys are case types, checked below
-    "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
+    "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls", "max_sessions", "max_recipients"},
     "imap": None,  # an array of tables, checked in _imap
 }
 _IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
@@ -365,7 +367,9 @@ def _smtp(table: dict[str, Any], base: Path, where: str) -> SmtpConfig:
         enabled=bool(table.get("enabled", True)), host=str(table.get("host", "127.0.0.1")),
         port=_positive_int(table.get("port", 2525), f"{where}: [smtp] port"), lmtp=bool(table.get("lmtp", False)),
         tls_cert=_path(table.get("tls_cert"), base), tls_key=_path(table.get("tls_key"), base),
-        require_tls=bool(table.get("require_tls", False)))
+        require_tls=bool(table.get("require_tls", False)),
+        max_sessions=_positive_int(table.get("max_sessions", 100), f"{where}: [smtp] max_sessions"),
+        max_recipients=_positive_int(table.get("max_recipients", 100), f"{where}: [smtp] max_recipients"))
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError(f"{where}: [smtp] tls_cert and tls_key must be given together")
     if config.require_tls and not config.tls_cert:

@@ -126,7 +126,8 @@ class RunningIntake:
     def __init__(self, root: Path, database_url: str, *, port: int | None = None, lmtp: bool = False,
                  tls: tuple[Path, Path] | None = None, require_tls: bool = False,
                  max_message_bytes: int = 25 * 1024 * 1024, smtp: bool = True, imap: str = "",
-                 database_url_for_daemon: str | None = None, relay_port: int | None = None) -> None:
+                 database_url_for_daemon: str | None = None, relay_port: int | None = None,
+                 smtp_settings: str = "") -> None:
         self.root = root
         self.database_url = database_url
         self.port = port or free_port()
@@ -138,7 +139,7 @@ class RunningIntake:
         smtp_table = "[smtp]\nenabled = false\n"  # the listener is on by default
         if smtp:
             smtp_table = (f"[smtp]\nenabled = true\nhost = \"127.0.0.1\"\nport = {self.port}\n"
-                          f"lmtp = {'true' if lmtp else 'false'}\n")
+                          f"lmtp = {'true' if lmtp else 'false'}\n{smtp_settings}")
             if tls:
                 smtp_table += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
                 smtp_table += f"require_tls = {'true' if require_tls else 'false'}\n"

@@ -4,7 +4,9 @@ Where it sits in the flow: first. A message is accepted only when its raw
 bytes are committed by `intake.mailin.accept`; anything that goes wrong
 before that answers 451 so the sending server keeps the message and tries
 again. The only decisions made here are the cheap and certain ones: an unknown
-recipient (550 at RCPT) and a message over the size limit (552). Everything
+recipient (550 at RCPT), too many recipients in one transaction (452), too
+many sessions at once (421 on connecting) and a message over the size limit
+(552). Nothing is stored for any of them: the sender's own server tells them. Everything
 else is decided once, by the worker, the same for SMTP and IMAP.
 """
 from __future__ import annotations
@@ -32,6 +34,8 @@ RECIPIENT_OK = "250 2.1.5 OK"
 MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
 TRY_AGAIN_LATER = "451 4.3.0 Temporary failure, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, please try again later"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 SOURCE_LIMIT = 200
 
 
@@ -66,6 +70,7 @@ class IntakeHandler:
         self.on_stored = on_stored
         self._storing: set[asyncio.Task[Stored]] = set()
         self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.sessions = 0  # connections open now, counted by IntakeSMTP/IntakeLMTP
         self._answering = 0  # DATA commands between the final dot and their reply
         self._answered = asyncio.Event()
         self._answered.set()
@@ -75,6 +80,9 @@ class IntakeHandler:
         if not is_support_address(address, self.config.support_addresses):
             log.info(logfmt(event="rcpt_refused", peer=_peer(session), rcpt=address))
             return NO_SUCH_USER.format(address=address)
+        if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
+            log.info(logfmt(event="rcpt_refused", peer=_peer(session), rcpt=address, reason="too_many_recipients"))
+            return TOO_MANY_RECIPIENTS
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return RECIPIENT_OK
@@ -157,11 +165,39 @@ class _NamedSizeReplies:
         await super().push(status)  # type: ignore[misc]
 
 
-class IntakeSMTP(_NamedSizeReplies, SMTP):
+class _CountedSessions:
+    """At most `[smtp] max_sessions` connections at once; one more is told 421 and closed before the greeting."""
+
+    event_handler: IntakeHandler
+    _counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        handler = self.event_handler
+        if self._counted:  # STARTTLS: the same session, on its new transport
+            super().connection_made(transport)  # type: ignore[misc]
+            return
+        if handler.sessions >= handler.config.smtp.max_sessions:
+            log.warning(logfmt(event="session_refused", reason="too_many_sessions", open=handler.sessions))
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(TOO_MANY_SESSIONS.encode() + b"\r\n")
+            transport.close()
+            return
+        handler.sessions += 1
+        self._counted = True
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self.event_handler.sessions -= 1
+            super().connection_lost(error)  # type: ignore[misc]
+
+
+class IntakeSMTP(_CountedSessions, _NamedSizeReplies, SMTP):
     pass
 
 
-class IntakeLMTP(_NamedSizeReplies, LMTP):
+class IntakeLMTP(_CountedSessions, _NamedSizeReplies, LMTP):
     pass
 
 
