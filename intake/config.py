@@ -25,6 +25,7 @@ import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information
 
 from intake.credentials import SecretUnavailable, read_secret
 from intake.store.urls import sqlite_file, sqlite_url
+from parsers.limits import MIB, Limits
 from routing.authenticity import SenderAuth
 from routing.schema import CaseType, spec_for
 
@@ -34,7 +35,7 @@ SYSTEM_CONFIG = Path("/etc/intake/config.toml")
 CONFIG_ENV = "INTAKE_CONFIG"
 # What intake keeps, relative to the configuration file's folder unless absolute.
 DEFAULT_DATA_DIR = "var"
-DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 25 * MIB
 
 
 class ConfigError(ValueError):
@@ -146,6 +147,7 @@ class Config:
     # Searched before the built-in templates; holds only the templates it changes.
     template_dir: Path | None = None
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    limits: Limits = field(default_factory=Limits)
     dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -205,6 +207,8 @@ _KNOWN = {
     "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
                  "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
+    "limits": {"max_headers", "max_header_bytes", "max_mime_depth", "max_mime_parts", "max_attachments",
+               "max_attachment_bytes"},
     "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
@@ -237,6 +241,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         timezone=_zone(general.get("timezone", "UTC"), where),
         template_dir=_template_dir(general.get("template_dir"), base, where),
         security=_security(data.get("security", {}), where),
+        limits=_limits(data.get("limits", {}), general, where),
         dkim_signing=_dkim_signing(data.get("outgoing", {}), base, general.get("from_address", addresses[0]), where),
         outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
@@ -246,6 +251,15 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
     )
+
+
+def _limits(table: dict[str, Any], general: dict[str, Any], where: str) -> Limits:
+    defaults = Limits()
+    values = {name: _positive_int(table.get(name, getattr(defaults, name)), f"{where}: [limits] {name}")
+              for name in _KNOWN["limits"] or ()}
+    size = _positive_int(general.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
+                         f"{where}: [intake] max_message_bytes")
+    return Limits(max_message_bytes=size, **values)
 
 
 def _security(table: dict[str, Any], where: str) -> SecurityConfig:

@@ -29,9 +29,10 @@ def filing_headers(raw: bytes) -> FilingHeaders:
         # One parse of the header section, as the parse stage reads it later (compat32 values,
         # decoded the same way), so what a message is filed under matches what is decided on.
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-        message_id = bare_message_id(str(headers.get("Message-ID", "") or "")) or None
+        message_id = bare_message_id(str(headers.get("Message-ID", "") or "").replace("\x00", "")) or None
         sender = read_sender([str(v) for v in headers.get_all("From", [])]).address
-        subject = " ".join(decode_header_part(str(headers.get("Subject", "") or "")).split())
+        # NUL, raw or encoded, is never stored: PostgreSQL's text columns refuse it.
+        subject = " ".join(decode_header_part(str(headers.get("Subject", "") or "")).replace("\x00", "").split())
     except Exception:  # a file that is not mail at all still gets stored and an outcome
         return FilingHeaders(None, None, "")
     if message_id and (len(message_id) > 900 or any(ch.isspace() for ch in message_id)):

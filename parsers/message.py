@@ -13,6 +13,7 @@ import base64
 import binascii
 import email
 import email.message
+import email.parser
 import email.utils
 import mimetypes
 import re
@@ -96,18 +97,27 @@ class ParsedMessage:
         return tuple(value for key, value in self.headers if key.lower() == wanted)
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes; raise NotAnEmail when they are not mail at all."""
+def parse_message(raw: bytes, *, headers_only: str | None = None) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes; raise NotAnEmail when they are not mail at all.
+
+    With ``headers_only`` (why, e.g. a limit it is over), only the header
+    section is read: the body is never handed to a MIME parser.
+    """
+    raw, cleaned = _without_nul_in_header(raw)
     _check_looks_like_mail(raw)
-    try:
-        reading = _read_with_mail_parser(raw)
-    except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
-        reading = _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
-    headers = _decoded_headers(reading.structure)
+    if headers_only is not None:
+        reading = _read_headers_only(raw, headers_only)
+    else:
+        try:
+            reading = _read_with_mail_parser(raw)
+        except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
+            reading = _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+    headers = _decoded_headers(reading.structure)  # without NUL, as every text read from mail
     if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
     sender = read_sender(_raw_values(reading.structure, "From"))
-    html = "\n".join(reading.html) or None
+    # NUL is no text: a decoded part may hold it, and PostgreSQL's text columns refuse it.
+    html = "\n".join(reading.html).replace("\x00", "") or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -120,11 +130,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html),
+        text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html).replace("\x00", ""),
         html=html,
         attachments=reading.attachments,
         is_mime=_first(headers, "MIME-Version") is not None,
-        defects=reading.defects,
+        defects=(*cleaned, *reading.defects),
         structure=reading.structure,
     )
 
@@ -177,6 +187,16 @@ def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
                     (f"read with the standard library alone: mail-parser failed ({why})", *defects))
 
 
+def _read_headers_only(raw: bytes, why: str) -> _Reading:
+    """The headers alone (for a message over a limit): the body is not parsed, nor even copied."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    structure = email.parser.BytesHeaderParser().parsebytes(raw[: end.start()] if end else raw)
+    written = [*structure.get_all("To", []), *structure.get_all("Cc", [])]
+    recipients = email.utils.getaddresses([str(value) for value in written])
+    return _Reading(structure, tuple(address.lower() for _, address in recipients if address), _date(structure),
+                    [], [], (), (f"only the headers were read: {why}",))
+
+
 def _date(structure: email.message.Message) -> datetime | None:
     try:
         return _aware(email.utils.parsedate_to_datetime(str(structure.get("Date", ""))))
@@ -186,13 +206,21 @@ def _date(structure: email.message.Message) -> datetime | None:
 
 # --- is it mail at all? ------------------------------------------------------
 
+def _without_nul_in_header(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """NUL bytes in the header section removed (the stored message keeps them), and a note that they were."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    cut = end.start() if end else len(raw)
+    count = raw.count(b"\x00", 0, cut)
+    if not count:
+        return raw, ()
+    return raw[:cut].replace(b"\x00", b"") + raw[cut:], (f"{count} NUL byte(s) in the header removed",)
+
+
 def _check_looks_like_mail(raw: bytes) -> None:
     """Refuse bytes that cannot be a message, with a reason a person can read."""
     if not raw.strip():
         raise NotAnEmail("empty file")
     header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
-    if b"\x00" in header_section:
-        raise NotAnEmail("the file is binary data (NUL bytes), not an email message")
     if _BINARY_BYTES.search(header_section):
         raise NotAnEmail("the file is binary data (control bytes in the header), not an email message")
     first_line = raw.splitlines()[0].removeprefix(b"\xef\xbb\xbf")
@@ -210,7 +238,8 @@ def _decoded_headers(message: object) -> tuple[tuple[str, str], ...]:
     """Every header, decoded and unfolded, in order; without any `X-Intake-*` header the sender wrote."""
     if message is None:
         return ()
-    return tuple((name, _unfold(decode_header_part(value))) for name, value in message.items()  # type: ignore[attr-defined]
+    return tuple((name, _unfold(decode_header_part(value)).replace("\x00", ""))
+                 for name, value in message.items()  # type: ignore[attr-defined]
                  if not name.lower().startswith(OUR_HEADER_PREFIX))
 
 

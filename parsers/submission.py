@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.fields import Field, FormSchema
+from parsers.limits import Excess, Limits, content_excess, measure, structural_excess
 from parsers.message import NotAnEmail, ParsedMessage, parse_message
 from parsers.quotes import visible_reply
 from parsers.report import DeliveryReport, read_report
@@ -70,23 +71,38 @@ class Submission:
     automatic: str | None  # why a program sent the message rather than a person (`parsers.robots`)
     report: DeliveryReport | None  # a bounce or delivery report of a mail system
     envelope_sender: str | None = None  # the SMTP MAIL FROM; "" for the null sender, None when not known
+    excess: Excess | None = None  # the limit the message is over (`parsers.limits`): it is kept, not acted on
 
 
-def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None) -> Submission:
-    """Parse `raw` once; `envelope_sender` is the SMTP MAIL FROM it came with, when it came by SMTP/LMTP."""
+_NO_TEMPLATE = TemplateParse((), "", ())
+
+
+def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None, limits: Limits | None = None
+          ) -> Submission:
+    """Parse `raw` once; `envelope_sender` is the SMTP MAIL FROM it came with, when it came by SMTP/LMTP.
+
+    A message over a structural limit (size, headers, MIME depth or parts) has
+    only its headers read; its `excess` says which limit.
+    """
+    limits = limits or Limits()
+    excess = structural_excess(measure(raw), limits)
     try:
-        message = parse_message(raw)
+        message = parse_message(raw, headers_only=excess.reason if excess else None)
     except NotAnEmail as exc:
-        return Submission(len(raw), None, exc.reason, read_subject(""), "", TemplateParse((), "", ()), Form(),
+        return Submission(len(raw), None, exc.reason, read_subject(""), "", _NO_TEMPLATE, Form(),
                           None, None, envelope_sender)
     subject = read_subject(message.subject)
+    automatic = automatic_reason(message, message.structure, envelope_sender)
+    if excess is not None:
+        return Submission(len(raw), message, None, subject, "", _NO_TEMPLATE, Form(), automatic, None,
+                          envelope_sender, excess)
     new_text = visible_reply(message.text, message.html)
     template = parse_visible_text(new_text, forms.labels)
     return Submission(size=len(raw), message=message, not_email=None, subject=subject, new_text=new_text,
-                      template=template, form=read_form(template, subject, forms),
-                      automatic=automatic_reason(message, message.structure, envelope_sender),
+                      template=template, form=read_form(template, subject, forms), automatic=automatic,
                       report=read_report(message, message.structure, envelope_sender),
-                      envelope_sender=envelope_sender)
+                      envelope_sender=envelope_sender,
+                      excess=content_excess([len(a.content) for a in message.attachments], limits))
 
 
 def read_form(template: TemplateParse, subject: SubjectParts, forms: FormSchema) -> Form:

@@ -90,7 +90,6 @@ class Policy:
     """What the decision needs to know of the configuration and the clock."""
 
     own_addresses: frozenset[str]
-    max_message_bytes: int
     today: dt.date
     department_for: Callable[[CaseType], str]
     now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -215,13 +214,16 @@ def _authenticated(c: _Context) -> Decision | None:
                                     f"authentication failed: {verdict.reason}"))
 
 
-def _oversize(c: _Context) -> Decision | None:
-    problem = rules.size_problem(c.submission.size, c.policy.max_message_bytes)
-    if problem is None:
+def _over_a_limit(c: _Context) -> Decision | None:
+    """A message over a limit (`parsers.limits`) is kept and not acted on; only an active contact is told."""
+    excess = c.submission.excess
+    if excess is None:
         return None
-    return Refuse(reasons=c.reasons(f"refused: {c.submission.size} bytes is over the limit of "
-                                    f"{c.policy.max_message_bytes}"),
-                  reply_to=c.answer_sender, problems=(problem,))
+    reason = f"refused: over the limit {excess.limit}: {excess.reason}"
+    sender = c.views.directory.contact_by_email(c.address)
+    if sender is None or not sender.active:
+        return Refuse(reasons=c.reasons(reason, f"no reply sent: {c.address} is no active contact"))
+    return Refuse(reasons=c.reasons(reason), reply_to=c.answer_sender, problems=(Problem(excess.message, refuse=True),))
 
 
 # --- commands in the subject -------------------------------------------------------
@@ -458,7 +460,7 @@ _CHAIN: tuple[Rule, ...] = (
     _ambiguous_sender,
     _automatic,
     _authenticated,
-    _oversize,
+    _over_a_limit,
     _template_request,
     _status_request,
     _reply_on_a_thread,

@@ -1,6 +1,6 @@
 """Small pure rules about a message. Each answers one question and says why, in words a person can read.
 
-Is it an auto-reply? Is it too large? Which priority
+Is it an auto-reply? Which priority
 does the case get? The checks of a case's fields are in `routing.checks`.
 """
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parsers.message import ParsedMessage
-from routing.problems import Problem
 from routing.schema import DEFAULT_PRIORITY, CaseTypeSpec
 
 OUTAGE_ONLY_PRIORITY = "Critical"
@@ -29,20 +28,6 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], aut
     if looped:
         return f"our own mail came back (X-Loop: {looped[0].strip()})"
     return automatic
-
-
-def size_problem(size: int, limit: int) -> Problem | None:
-    if size <= limit:
-        return None
-    return Problem(f"Your message is {_readable(size)}, larger than the {_readable(limit)} we accept. "
-                   f"Please send it again with smaller attachments, or share large files by link.", refuse=True)
-
-
-def _readable(size: int) -> str:
-    megabytes = size / (1024 * 1024)
-    if megabytes >= 1:
-        return f"{megabytes:.1f} MB".replace(".0 MB", " MB")
-    return f"{size / 1024:.0f} KB"
 
 
 # --- priority -------------------------------------------------------------------

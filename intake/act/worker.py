@@ -57,7 +57,6 @@ class Preview:
 def policy_for(config: Config, now: dt.datetime) -> Policy:
     conversations = config.conversations
     return Policy(own_addresses=frozenset((*config.support_addresses, config.from_address)),
-                  max_message_bytes=config.max_message_bytes,
                   today=now.astimezone(config.timezone).date(),
                   department_for=config.department_for,
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
@@ -119,7 +118,7 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
 def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
                    verdict: Verdict | None = None) -> Processed:
     """Parse, authenticate (unless ``verdict`` is given: a person vouched for the sender), decide and act."""
-    submission = parse(row.raw, FORMS, row.envelope_sender)
+    submission = parse(row.raw, FORMS, row.envelope_sender, config.limits)
     if verdict is None:
         verdict = authenticate(row.raw, submission, config.security)
     decision = decide(submission, views_over(session), policy_for(config, now), verdict)
@@ -160,7 +159,7 @@ def replay(store: Store, config: Config, inbound_ids: Sequence[int]) -> list[Pro
 def preview(raw: bytes, session: Session | None, config: Config, now: dt.datetime | None = None) -> Preview:
     """What would happen to `raw`, decided against the database in `session` (or an empty one)."""
     now = now or utcnow()
-    submission = parse(raw, FORMS)
+    submission = parse(raw, FORMS, limits=config.limits)
     views: Views = views_over(session) if session is not None else EMPTY_VIEWS
     decision = decide(submission, views, policy_for(config, now), authenticate(raw, submission, config.security))
     reply = None

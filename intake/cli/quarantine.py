@@ -57,7 +57,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
         if entry is None:
             raise CommandError(f"no quarantined message {args.id}; `intake quarantine list` shows them")
         detail = views.quarantine_view(entry)
-        message = parse(entry.inbound_message.raw, FORMS).message
+        message = parse(entry.inbound_message.raw, FORMS, limits=config.limits).message
         detail["authentication_results"] = list(message.header_all("Authentication-Results")) if message else []
         detail["text"] = message.text if message else ""
     if args.json:
