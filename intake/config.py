@@ -124,6 +124,14 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class CaseRate:
+    """`[limits] cases_per_hour_*`: new cases an hour; more are held and processed later, in order."""
+
+    per_sender: int = 30
+    per_account: int = 60
+
+
+@dataclass(frozen=True)
 class DkimSigning:
     """`[outgoing] dkim_*`: outgoing mail is DKIM-signed with this key, for deliverability."""
 
@@ -148,6 +156,7 @@ class Config:
     template_dir: Path | None = None
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: Limits = field(default_factory=Limits)
+    case_rate: CaseRate = field(default_factory=CaseRate)
     dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -208,7 +217,7 @@ _KNOWN = {
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
                  "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
     "limits": {"max_headers", "max_header_bytes", "max_mime_depth", "max_mime_parts", "max_attachments",
-               "max_attachment_bytes"},
+               "max_attachment_bytes", "cases_per_hour_per_sender", "cases_per_hour_per_account"},
     "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
@@ -242,6 +251,11 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         template_dir=_template_dir(general.get("template_dir"), base, where),
         security=_security(data.get("security", {}), where),
         limits=_limits(data.get("limits", {}), general, where),
+        case_rate=CaseRate(
+            per_sender=_positive_int(data.get("limits", {}).get("cases_per_hour_per_sender", CaseRate.per_sender),
+                                     f"{where}: [limits] cases_per_hour_per_sender"),
+            per_account=_positive_int(data.get("limits", {}).get("cases_per_hour_per_account", CaseRate.per_account),
+                                      f"{where}: [limits] cases_per_hour_per_account")),
         dkim_signing=_dkim_signing(data.get("outgoing", {}), base, general.get("from_address", addresses[0]), where),
         outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
@@ -256,7 +270,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
 def _limits(table: dict[str, Any], general: dict[str, Any], where: str) -> Limits:
     defaults = Limits()
     values = {name: _positive_int(table.get(name, getattr(defaults, name)), f"{where}: [limits] {name}")
-              for name in _KNOWN["limits"] or ()}
+              for name in _KNOWN["limits"] or () if not name.startswith("cases_per_hour")}
     size = _positive_int(general.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
                          f"{where}: [intake] max_message_bytes")
     return Limits(max_message_bytes=size, **values)

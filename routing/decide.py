@@ -39,6 +39,7 @@ from routing.outcomes import (
     CommentDraft,
     CreateCase,
     Decision,
+    Hold,
     Ignore,
     Problem,
     Quarantine,
@@ -63,7 +64,7 @@ from routing.schema import (
 from routing.states import CaseStatus
 from routing.threads import ThreadMatch, Threads, case_from_our_message_id, match_thread, may_comment
 
-__all__ = ["Policy", "ReplyLog", "Views", "decide"]
+__all__ = ["CaseLog", "Policy", "ReplyLog", "Views", "decide"]
 
 _COMMON_LABELS = {f.label for f in COMMON_FIELDS}
 
@@ -75,6 +76,21 @@ class ReplyLog(Protocol):
 
     def refusals_since(self, address: str, since: dt.datetime) -> int: ...
 
+    def held_notices_since(self, address: str, since: dt.datetime) -> int: ...
+
+
+class CaseLog(Protocol):
+    """Read-only look-ups of the rate of new cases, and of mail waiting for it."""
+
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
+                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
+        """When the cases filed by the contact, and the cases of the account, were created since then (oldest first)."""
+        ...
+
+    def held_from(self, address: str) -> tuple[dt.datetime, ...]:
+        """When each message from ``address`` that waits for the rate is due (earliest first)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Views:
@@ -83,6 +99,7 @@ class Views:
     directory: Directory
     threads: Threads
     replies: ReplyLog
+    cases: CaseLog
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,10 @@ class Policy:
     # `[security] unauthenticated_domains`: mail from these fails authentication and is handled as if unchecked.
     unauthenticated_domains: frozenset[str] = frozenset()
     auto_replies_per_hour: int = 10
+    # New cases an hour, filed by one contact and for one account; more wait (Hold), in order.
+    cases_per_hour_per_sender: int = 30
+    cases_per_hour_per_account: int = 60
+    ignore_case_rate: bool = False  # `intake held release`: a person said to process it now
     # A stranger (no contact of any district) is told how to become one at most once in this time.
     stranger_refusal_window: dt.timedelta = dt.timedelta(days=30)
 
@@ -416,10 +437,47 @@ def _json_ready(value: Any) -> Any:
 # --- outcomes and the reply cap ------------------------------------------------------------
 
 
-def _create(c: _Context, draft: CaseDraft, reason: str) -> CreateCase:
+def _create(c: _Context, draft: CaseDraft, reason: str) -> CreateCase | Hold:
+    held = _over_the_case_rate(c, draft)
+    if held is not None:
+        return held
     # A case filed on someone's behalf is acknowledged to them too.
     also = ((draft.contact.full_name, draft.contact.email),) if draft.on_behalf else ()
     return CreateCase(reasons=c.reasons(reason), reply_to=(*c.answer_sender, *also), draft=draft)
+
+
+_HOUR = dt.timedelta(hours=1)
+
+
+def _over_the_case_rate(c: _Context, draft: CaseDraft) -> Hold | None:
+    """Over the rate of new cases (or behind mail of the sender that already waits for it): held, not dropped.
+
+    The sender is told once an hour at most; the held message is processed
+    again, in order, when a case of the last hour falls out of the window.
+    """
+    policy = c.policy
+    if policy.ignore_case_rate:
+        return None
+    waiting = c.views.cases.held_from(c.address)
+    by_sender, by_account = c.views.cases.cases_created_since(draft.submitted_by.id, draft.account.id,
+                                                              policy.now - _HOUR)
+    over: list[tuple[str, dt.datetime]] = []
+    if len(by_sender) >= policy.cases_per_hour_per_sender:
+        over.append((f"{len(by_sender)} new cases from {c.address} in the last hour (limit "
+                     f"{policy.cases_per_hour_per_sender})", by_sender[-policy.cases_per_hour_per_sender] + _HOUR))
+    if len(by_account) >= policy.cases_per_hour_per_account:
+        over.append((f"{len(by_account)} new cases for {draft.account.name} in the last hour (limit "
+                     f"{policy.cases_per_hour_per_account})", by_account[-policy.cases_per_hour_per_account] + _HOUR))
+    if not over and not waiting:
+        return None
+    if over:
+        why, until = "; ".join(w for w, _ in over), max(u for _, u in over)
+    else:
+        why, until = f"{len(waiting)} earlier message(s) from {c.address} wait for the rate of new cases", waiting[0]
+    told = c.views.replies.held_notices_since(c.address, policy.now - _HOUR)
+    hold = Hold(reasons=c.reasons(f"held until {until:%Y-%m-%d %H:%M} UTC: {why}"), reply_to=c.answer_sender,
+                until=until, why=why)
+    return hold.unanswered("no notice sent: the sender was told of held mail in the last hour") if told else hold
 
 
 def _refuse(c: _Context, reason: str, problem: str, case_type: CaseType | None = None) -> Refuse:
@@ -444,8 +502,12 @@ def _strangers_told_once(decision: Decision, c: _Context) -> Decision:
 
 def _within_reply_cap(decision: Decision, c: _Context) -> Decision:
     """At most `auto_replies_per_hour` automatic replies to one address an hour: a loop that slips
-    past every other check ends here."""
-    if not isinstance(decision, Answered) or not decision.reply_to:
+    past every other check ends here.
+
+    Acknowledgements and the held notice are never capped: the rate of new
+    cases bounds them, and a contact within that rate is always told their
+    case was made (or, once, that it waits)."""
+    if not isinstance(decision, Answered) or not decision.reply_to or isinstance(decision, CreateCase | Hold):
         return decision
     limit = c.policy.auto_replies_per_hour
     sent = c.views.replies.automatic_replies_since(c.address, c.policy.now - dt.timedelta(hours=1))

@@ -8,6 +8,7 @@ that answer the sender name the recipients of the answer in ``reply_to``
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
@@ -19,7 +20,7 @@ from routing.schema import CaseType, CaseTypeSpec
 from routing.states import Outcome, Reply
 from routing.threads import CaseView
 
-__all__ = ["AddComment", "AskForInformation", "CaseDraft", "CommentDraft", "CreateCase", "Decision", "Ignore",
+__all__ = ["AddComment", "AskForInformation", "CaseDraft", "CommentDraft", "CreateCase", "Decision", "Hold", "Ignore",
            "Problem", "Quarantine", "RecordBounce", "Refuse", "SendStatus", "SendTemplates", "Recipient"]
 
 Recipient = tuple[str, str]  # (display name, address)
@@ -154,3 +155,16 @@ class Quarantine(Decision):
     outcome = Outcome.QUARANTINED
     claimed_sender: str
     why: str  # what authentication found, for the staff notice and `intake quarantine show`
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold(Answered):
+    """A new case over the rate of new cases: kept and processed again at ``until``, in order.
+
+    ``reply_to`` is empty when the sender was already told in the last hour: one notice, not one per message.
+    """
+
+    outcome = Outcome.HELD
+    reply = Reply.HELD_NOTICE
+    until: dt.datetime
+    why: str

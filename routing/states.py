@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CaseStatus", "OutboxStatus", "Outcome", "QuarantineStatus", "Reply"]
+__all__ = ["CaseStatus", "HeldStatus", "OutboxStatus", "Outcome", "QuarantineStatus", "Reply"]
 
 
 class Outcome(enum.StrEnum):
@@ -23,6 +23,7 @@ class Outcome(enum.StrEnum):
     TEMPLATE_SENT = "template_sent"
     STATUS_SENT = "status_sent"
     QUARANTINED = "quarantined"  # claims to be a contact's and failed authentication: waits for a person
+    HELD = "held"  # over the rate of new cases: waits for time, then is processed in order
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
 
 
@@ -45,6 +46,13 @@ class OutboxStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
 
 
+class HeldStatus(enum.StrEnum):
+    """held (waits until its time) → released (its time came, or staff released it: processed again)."""
+
+    HELD = "held"
+    RELEASED = "released"
+
+
 class QuarantineStatus(enum.StrEnum):
     """held (waits for a person) → released (processed as if authenticated) | dropped (kept, never processed)."""
 
@@ -65,6 +73,7 @@ class Reply(enum.StrEnum):
     RESOLUTION = "resolution"
     CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
     QUARANTINE_NOTICE = "quarantine_notice"  # to staff: a message waits in the quarantine
+    HELD_NOTICE = "held_notice"  # to the sender: new cases over the rate wait, and will be processed
 
     @property
     def automatic(self) -> bool:
@@ -83,5 +92,5 @@ class Reply(enum.StrEnum):
 
 
 _AUTO_REPLIED = frozenset({Reply.ACKNOWLEDGEMENT, Reply.NEEDS_INFORMATION, Reply.REFUSAL, Reply.TEMPLATE,
-                           Reply.STATUS})
+                           Reply.STATUS, Reply.HELD_NOTICE})
 _WRITTEN_BY_A_PERSON = frozenset({Reply.COMMENT, Reply.RESOLUTION})

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.act.bounces import record_bounce
@@ -23,7 +24,7 @@ from intake.config import Config
 from intake.mailout.compose import Answer, Original, StatusListing, compose_answer, compose_notice, header_text
 from intake.mailout.outbox import enqueue
 from intake.store.lookups import status_listing
-from intake.store.models import Attachment, Case, InboundMessage, QuarantinedMessage
+from intake.store.models import Attachment, Case, HeldMessage, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from routing.outcomes import (
@@ -33,6 +34,7 @@ from routing.outcomes import (
     CaseDraft,
     CreateCase,
     Decision,
+    Hold,
     Ignore,
     Quarantine,
     RecordBounce,
@@ -40,7 +42,7 @@ from routing.outcomes import (
     SendStatus,
     SendTemplates,
 )
-from routing.states import Outcome, Reply
+from routing.states import HeldStatus, Outcome, Reply
 
 __all__ = ["Acting", "Processed", "act", "answer_of"]
 
@@ -77,6 +79,7 @@ class Done:
     case: Case | None = None
     reasons: tuple[str, ...] = ()
     status: StatusListing | None = None
+    answered: bool = True  # False: what the handler found means the answer is not to be sent after all
 
 
 def act(decision: Decision, acting: Acting) -> Processed:
@@ -92,7 +95,7 @@ def act(decision: Decision, acting: Acting) -> Processed:
 
 
 def _queue_answer(decision: Decision, acting: Acting, done: Done) -> str | None:
-    if not isinstance(decision, Answered) or not decision.reply_to:
+    if not isinstance(decision, Answered) or not decision.reply_to or not done.answered:
         return None
     message = acting.submission.message
     assert message is not None and decision.reply is not None  # only mail is answered, each kind has a reply
@@ -116,15 +119,15 @@ def answer_of(decision: Answered, message: ParsedMessage, case: Case | None = No
 
 
 def _create_case(decision: CreateCase, acting: Acting) -> Done:
-    return Done(case=store_case(acting.session, decision.draft, acting.row.id))
+    return Done(case=store_case(acting.session, decision.draft, acting.row.id, acting.now))
 
 
-def store_case(session: Session, draft: CaseDraft, inbound_id: int) -> Case:
+def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.datetime) -> Case:
     case = Case(account_id=draft.account.id, contact_id=draft.contact.id, submitted_by_id=draft.submitted_by.id,
                 case_type=draft.spec.case_type.value, priority=draft.priority, subject=draft.subject,
                 description=draft.description, fields=draft.fields, fields_as_written=draft.fields_as_written,
                 module=draft.module, department=draft.department, billable=draft.billable,
-                follows_case=draft.follows_case)
+                follows_case=draft.follows_case, created=now, modified=now)
     session.add(case)
     session.flush()
     for attachment in draft.attachments:
@@ -178,6 +181,22 @@ def _quarantine(decision: Quarantine, acting: Acting) -> Done:
     return Done(reasons=(f"quarantine number {entry.id}; staff told ({', '.join(staff)})",))
 
 
+def _hold(decision: Hold, acting: Acting) -> Done:
+    """Keep the message waiting for the rate of new cases: held again (in place) if it was held before."""
+    entry = acting.session.scalars(select(HeldMessage).where(HeldMessage.inbound_message_id == acting.row.id)).first()
+    again = entry is not None
+    if entry is None:
+        entry = HeldMessage(inbound_message_id=acting.row.id, created=acting.now)
+        acting.session.add(entry)
+    entry.sender = acting.row.sender or ""
+    entry.reason, entry.until, entry.status = decision.why, decision.until, HeldStatus.HELD.value
+    entry.released = entry.released_by = None
+    acting.session.flush()
+    if again:  # the sender was told when it was first held: one notice per message at most
+        return Done(reasons=(f"held message number {entry.id}, held again; no second notice",), answered=False)
+    return Done(reasons=(f"held message number {entry.id}",))
+
+
 def _nothing_to_store(decision: Decision, acting: Acting) -> Done:
     """Refusals, requests for information, templates and ignored mail change nothing but their record."""
     return Done()
@@ -188,6 +207,7 @@ _HANDLERS: dict[type[Decision], Callable[[Any, Acting], Done]] = {
     AddComment: _add_comment,
     RecordBounce: _record_bounce,
     Quarantine: _quarantine,
+    Hold: _hold,
     SendStatus: _send_status,
     AskForInformation: _nothing_to_store,
     Refuse: _nothing_to_store,

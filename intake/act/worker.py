@@ -28,14 +28,14 @@ from intake.logs import logfmt
 from intake.mailout.compose import StatusListing, compose_answer
 from intake.store.database import Store
 from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
-from intake.store.models import InboundMessage, utcnow
+from intake.store.models import HeldMessage, InboundMessage, utcnow
 from intake.trust import authenticate
 from parsers.submission import Submission, parse
 from routing.authenticity import Verdict
 from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
 from routing.schema import FORMS
-from routing.states import Outcome
+from routing.states import HeldStatus, Outcome
 
 __all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_stored",
            "replay"]
@@ -63,6 +63,8 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
                   reopen_window=dt.timedelta(days=conversations.reopen_window_days),
                   unauthenticated_domains=config.security.unauthenticated_domains,
+                  cases_per_hour_per_sender=config.case_rate.per_sender,
+                  cases_per_hour_per_account=config.case_rate.per_account,
                   auto_replies_per_hour=conversations.auto_replies_per_hour)
 
 
@@ -70,24 +72,40 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
 
 
 def process_stored(store: Store, config: Config, *, keep_going: Callable[[], bool] = lambda: True,
-                   on_processed: Callable[[Processed], None] = lambda processed: None) -> int:
+                   on_processed: Callable[[Processed], None] = lambda processed: None,
+                   clock: Callable[[], dt.datetime] = utcnow) -> int:
     """Process every stored message that has no outcome yet, oldest first; how many were processed.
 
-    Stops early when `keep_going()` turns false (a shutdown whose grace time is
-    over); what is left waits for the next pass or the next start.
+    Held messages whose time has come are taken up first, in the order they
+    arrived. Stops early when `keep_going()` turns false (a shutdown whose
+    grace time is over); what is left waits for the next pass or the next start.
+    ``clock`` is the time the pass decides by (tests move it on).
     """
+    release_due(store, clock())
     done, after = 0, 0
     while batch := _pending_after(store, after):
         for inbound_id in batch:
             if not keep_going():
                 return done
             started = time.monotonic()
-            processed = process_message(store, config, inbound_id)
+            processed = process_message(store, config, inbound_id, clock())
             after = inbound_id
             if processed is not None:
                 done += 1
                 on_processed(replace(processed, ms=round((time.monotonic() - started) * 1000)))
     return done
+
+
+def release_due(store: Store, now: dt.datetime) -> int:
+    """Held messages whose time has come are made pending again; the loop then takes them in arrival order."""
+    with store.session() as session, session.begin():
+        due = session.scalars(select(HeldMessage).where(HeldMessage.status == HeldStatus.HELD.value,
+                                                        HeldMessage.until <= now)).all()
+        for entry in due:
+            entry.status, entry.released = HeldStatus.RELEASED.value, now
+            if entry.inbound_message.outcome == Outcome.HELD.value:
+                entry.inbound_message.outcome = None
+        return len(due)
 
 
 def _pending_after(store: Store, after: int) -> list[int]:
@@ -116,12 +134,16 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
 
 
 def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
-                   verdict: Verdict | None = None) -> Processed:
-    """Parse, authenticate (unless ``verdict`` is given: a person vouched for the sender), decide and act."""
+                   verdict: Verdict | None = None, *, ignore_case_rate: bool = False) -> Processed:
+    """Parse, authenticate (unless ``verdict`` is given: a person vouched for the sender), decide and act.
+
+    ``ignore_case_rate``: a person released a held message, to be processed now.
+    """
     submission = parse(row.raw, FORMS, row.envelope_sender, config.limits)
     if verdict is None:
         verdict = authenticate(row.raw, submission, config.security)
-    decision = decide(submission, views_over(session), policy_for(config, now), verdict)
+    policy = replace(policy_for(config, now), ignore_case_rate=ignore_case_rate)
+    decision = decide(submission, views_over(session), policy, verdict)
     return act(decision, Acting(session, row, submission, config, now))
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from intake.cli import cases, contacts, db, ingest, quarantine, serve, staff
+from intake.cli import cases, contacts, db, held, ingest, quarantine, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.cli.text import out
 from intake.config import ConfigError, load_config
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     cases.add_commands(commands)
     staff.add_commands(commands)
     quarantine.add_commands(commands)
+    held.add_commands(commands)
     serve.add_commands(commands)
     db.add_commands(commands)
     return parser

@@ -23,7 +23,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from intake.store.models import Attachment, Case, Comment, Contact, InboundMessage, OutboundMessage, QuarantinedMessage
+from intake.store.models import (
+    Attachment,
+    Case,
+    Comment,
+    Contact,
+    HeldMessage,
+    InboundMessage,
+    OutboundMessage,
+    QuarantinedMessage,
+)
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -163,6 +172,28 @@ def inbound_view(msg: InboundMessage) -> dict[str, Any]:
         "case": msg.case_number,
         "size": msg.size,
         "error": msg.error,
+    }
+
+
+def held_view(entry: HeldMessage) -> dict[str, Any]:
+    """A message held for the rate of new cases: ``{id, status: held | released, sender, subject, reason,
+    until: ISO timestamp (when it is processed by itself), received: ISO timestamp, message: the stored
+    message's id, released: ISO timestamp | null, released_by: str | null (null: its time came),
+    outcome: the stored message's outcome, case: number | null}``"""
+    inbound = entry.inbound_message
+    return {
+        "id": entry.id,
+        "status": entry.status,
+        "sender": entry.sender,
+        "subject": inbound.subject,
+        "reason": entry.reason,
+        "until": _timestamp(entry.until),
+        "received": _timestamp(inbound.received),
+        "message": inbound.id,
+        "released": _timestamp(entry.released),
+        "released_by": entry.released_by,
+        "outcome": inbound.outcome,
+        "case": inbound.case_number,
     }
 
 

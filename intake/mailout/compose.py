@@ -30,6 +30,7 @@ from routing.outcomes import (
     AskForInformation,
     CaseDraft,
     CreateCase,
+    Hold,
     Recipient,
     Refuse,
     SendStatus,
@@ -229,6 +230,12 @@ def _refusal_values(answer: Answer, config: Config) -> dict[str, Any]:
     return {"problems": [p.message for p in answer.decision.problems]}
 
 
+def _held_values(answer: Answer, config: Config) -> dict[str, Any]:
+    assert isinstance(answer.decision, Hold)
+    until = answer.decision.until.astimezone(config.timezone)
+    return {"until": f"{until:%H:%M} {until.tzname()} on {until:%A} {until.day} {until:%B}"}
+
+
 def _templates_values(answer: Answer, config: Config) -> dict[str, Any]:
     assert isinstance(answer.decision, SendTemplates)
     sheets = tuple(_sheet(CASE_TYPES[t], config, {CASE_TYPE.label: t.value})
@@ -248,6 +255,7 @@ _ANSWER_VALUES: dict[type[Answered], Callable[[Answer, Config], dict[str, Any]]]
     Refuse: _refusal_values,
     SendTemplates: _templates_values,
     SendStatus: _status_values,
+    Hold: _held_values,
 }
 
 

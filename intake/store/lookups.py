@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
-from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Account, Case, Contact, HeldMessage, InboundMessage, OutboundMessage
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
 from routing.decide import Views
 from routing.schema import ContactType
-from routing.states import CaseStatus, Reply
+from routing.states import CaseStatus, HeldStatus, Reply
 from routing.threads import CaseView
 
 _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 
 def views_over(session: Session) -> Views:
-    return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session))
+    return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session),
+                 DatabaseCaseLog(session))
 
 
 def to_contact_view(contact: Contact) -> ContactView:
@@ -89,6 +90,9 @@ class DatabaseReplyLog:
     def refusals_since(self, address: str, since: dt.datetime) -> int:
         return self._answers_since(address, since, (Reply.REFUSAL.value,))
 
+    def held_notices_since(self, address: str, since: dt.datetime) -> int:
+        return self._answers_since(address, since, (Reply.HELD_NOTICE.value,))
+
     def _answers_since(self, address: str, since: dt.datetime, kinds: tuple[str, ...]) -> int:
         """Outbox rows of these kinds, since then, answering mail that came from `address`."""
         sent = self._session.scalar(
@@ -97,6 +101,24 @@ class DatabaseReplyLog:
             .where(InboundMessage.sender == address, OutboundMessage.created >= since,
                    OutboundMessage.kind.in_(kinds)))
         return sent or 0
+
+
+class DatabaseCaseLog:
+    """`routing.decide.CaseLog` over an open session: recent new cases, and mail waiting for the rate."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
+                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
+        def created(*where: ColumnElement[bool]) -> tuple[dt.datetime, ...]:
+            return tuple(self._session.scalars(select(Case.created).where(Case.created >= since, *where)
+                                               .order_by(Case.created)))
+        return created(Case.submitted_by_id == contact_id), created(Case.account_id == account_id)
+
+    def held_from(self, address: str) -> tuple[dt.datetime, ...]:
+        return tuple(self._session.scalars(select(HeldMessage.until).where(
+            HeldMessage.sender == address, HeldMessage.status == HeldStatus.HELD.value).order_by(HeldMessage.until)))
 
 
 def status_listing(session: Session, contact_id: int, timezone: dt.tzinfo, now: dt.datetime) -> StatusListing:
@@ -141,5 +163,17 @@ class _NoReplies:
     def refusals_since(self, address: str, since: dt.datetime) -> int:
         return 0
 
+    def held_notices_since(self, address: str, since: dt.datetime) -> int:
+        return 0
 
-EMPTY_VIEWS = Views(_NoContacts(), _NoCases(), _NoReplies())
+
+class _NoCaseLog:
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
+                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
+        return (), ()
+
+    def held_from(self, address: str) -> tuple[dt.datetime, ...]:
+        return ()
+
+
+EMPTY_VIEWS = Views(_NoContacts(), _NoCases(), _NoReplies(), _NoCaseLog())

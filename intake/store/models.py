@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from routing.states import CaseStatus, OutboxStatus, QuarantineStatus
+from routing.states import CaseStatus, HeldStatus, OutboxStatus, QuarantineStatus
 
-__all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "ImapState", "InboundMessage",
-           "OutboundMessage", "QuarantinedMessage", "UTCDateTime", "utcnow"]
+__all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "HeldMessage", "ImapState",
+           "InboundMessage", "OutboundMessage", "QuarantinedMessage", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -253,6 +253,26 @@ class QuarantinedMessage(Base):
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(320))
+    inbound_message: Mapped[InboundMessage] = relationship()
+
+
+class HeldMessage(Base):
+    """A message over the rate of new cases: it waits for time, not for a person.
+
+    When `until` passes, the worker's next pass releases it and processes it
+    again, in the order messages arrived; `intake held release` does so at once.
+    """
+
+    __tablename__ = "held_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    sender: Mapped[str] = mapped_column(String(320), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=HeldStatus.HELD.value, index=True)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(320))  # None: its time came
     inbound_message: Mapped[InboundMessage] = relationship()
 
 
