@@ -48,6 +48,8 @@ def automatic(message: bytes) -> str | None:
     ({"From": "Mail Delivery <post_master@mail.bayside.example>", "Subject": "Notice"}, "program's address"),
     ({"From": "no-reply@bayside.example", "Subject": "Your password"}, "program's address"),
     ({"From": "district_smtp_mail_service@bayside.example", "Subject": "Notice"}, "program's address"),
+    ({"From": "noreply-dmarc-support@google.example", "Subject": "Notice"}, "program's address"),
+    ({"Subject": "Report Domain: bayside.example Submitter: google.com Report-ID: 123"}, "subject"),
     ({"Precedence": "auto_reply"}, "Precedence"),
     ({"List-Unsubscribe": "<mailto:leave@lists.example>"}, "List-Unsubscribe"),
     ({"X-Autoreply": "yes"}, "X-Autoreply"),
