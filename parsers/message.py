@@ -176,7 +176,7 @@ def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
             found.append({"filename": part.get_filename() or "", "mail_content_type": content_type,
                           "payload": content, "content-disposition": part.get("Content-Disposition", "")})
         elif content_type in ("text/plain", "text/html"):
-            text = content.decode(part.get_content_charset() or "utf-8", "replace")
+            text = _decoded(content, part.get_content_charset())
             (html if content_type == "text/html" else plain).append(text)
     written = [*structure.get_all("To", []), *structure.get_all("Cc", [])]
     recipients = email.utils.getaddresses([str(value) for value in written])
@@ -185,6 +185,14 @@ def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
     return _Reading(structure, tuple(address.lower() for _, address in recipients if address), _date(structure),
                     plain, html, _attachments(found),
                     (f"read with the standard library alone: mail-parser failed ({why})", *defects))
+
+
+def _decoded(content: bytes, charset: str | None) -> str:
+    """Text in its declared charset; in UTF-8 when the charset is one Python does not know."""
+    try:
+        return content.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return content.decode("utf-8", "replace")
 
 
 def _read_headers_only(raw: bytes, why: str) -> _Reading:

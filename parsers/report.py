@@ -112,7 +112,10 @@ def read_report(message: ParsedMessage, structure: email.message.Message,
 
 def failures_in(report: email.message.Message) -> list[Failure]:
     """The recipients the bounce reports as failed or delayed, with the diagnostic for each."""
-    temporary, permanent = all_failures(report)
+    try:
+        temporary, permanent = all_failures(report)
+    except Exception:  # a detector's own bug on broken mail (Yale's on a missing From): no recipients read
+        temporary = permanent = frozenset()
     details = _delivery_status_details(report)
     failures = []
     for permanent_failure, addresses in ((True, permanent), (False, temporary - permanent)):
