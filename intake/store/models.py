@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -291,3 +292,18 @@ class ImapState(Base):
     uid_validity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- indexes of the hot path --------------------------------------------------------
+# Every look-up a message's processing makes is by index (tests/test_indexes.py
+# checks each query plan on both engines): the References of a reply, a case's
+# thread, the reply-cap and case-rate counts, and the outbox's due rows.
+Index("ix_inbound_messages_message_id", InboundMessage.message_id)
+Index("ix_inbound_messages_case_number", InboundMessage.case_number)
+Index("ix_outbound_messages_case_number", OutboundMessage.case_number)
+Index("ix_outbound_messages_inbound_message_id", OutboundMessage.inbound_message_id)
+Index("ix_outbound_messages_status_next_attempt", OutboundMessage.status, OutboundMessage.next_attempt)
+Index("ix_cases_submitted_by_id_created", Case.submitted_by_id, Case.created)
+Index("ix_cases_account_id_created", Case.account_id, Case.created)
+Index("ix_comments_case_number", Comment.case_number)
+Index("ix_attachments_case_number", Attachment.case_number)
