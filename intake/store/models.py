@@ -252,3 +252,7 @@ class ImapState(Base):
     uid_validity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# The notifications' tables (intake/store/notices.py) share this metadata, so the migrations see them.
+from intake.store import notices as _notices  # noqa: E402, F401
