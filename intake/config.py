@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.credentials import SecretUnavailable, read_secret
+from intake.notify.settings import NotificationSettings, notification_settings
 from intake.store.urls import sqlite_file, sqlite_url
 from routing.schema import CaseType, spec_for
 
@@ -127,6 +128,7 @@ class Config:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
     imap: tuple[ImapMailbox, ...] = ()
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
@@ -184,6 +186,7 @@ _KNOWN = {
     "departments": None,  # keys are case types, checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
     "imap": None,  # an array of tables, checked in _imap
+    "notifications": None,  # checked by intake.notify.settings
 }
 _IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
               "oauth2_token_command", "folder", "after", "move_to", "poll_seconds", "idle"}
@@ -217,7 +220,17 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         delivery=_delivery(data.get("outgoing", {}), where),
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
+        notifications=_notifications(data.get("notifications", {}), base, where),
     )
+
+
+def _notifications(table: Any, base: Path, where: str) -> NotificationSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [notifications] must be a table")
+    try:
+        return notification_settings(table, base)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: [notifications] {exc}") from exc
 
 
 def _template_dir(value: str | None, base: Path, where: str) -> Path | None:
