@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from parsers.values import match_choice
-from routing import rules
+from routing import notices, rules
 from routing.checks import CheckInput, dates_in_future, missing_required
 from routing.contacts import (
     AccountView,
@@ -81,6 +81,7 @@ class Views:
     directory: Directory
     threads: Threads
     replies: ReplyLog
+    notices: notices.NoticeLookup = notices.NO_NOTICES
 
 
 @dataclass(frozen=True)
@@ -429,9 +430,11 @@ _CHAIN: tuple[Rule, ...] = (
     _not_mail,
     _delivery_report,
     _ambiguous_sender,
+    notices.unsubscribe_request,
     _automatic,
     _forged,
     _oversize,
+    notices.notice_reply,
     _template_request,
     _status_request,
     _reply_on_a_thread,

@@ -23,6 +23,8 @@ class Outcome(enum.StrEnum):
     TEMPLATE_SENT = "template_sent"
     STATUS_SENT = "status_sent"
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
+    NOTICE_NOTE_ADDED = "notice_note_added"  # a reply to a maintenance notice, kept on the notice
+    UNSUBSCRIBED = "unsubscribed"  # maintenance mail stopped for a contact (List-Unsubscribe)
 
 
 class CaseStatus(enum.StrEnum):
@@ -55,6 +57,9 @@ class Reply(enum.StrEnum):
     COMMENT = "comment"  # a staff comment, mailed to the contact on the case's thread
     RESOLUTION = "resolution"
     CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
+    NOTICE = "notice"  # an incident or maintenance notice, one per contact in scope
+    NOTICE_NOTE = "notice_note"  # the answer to a reply to a maintenance notice
+    NOTICE_EARLY_WARNING = "notice_early_warning"  # to staff: outage cases from several accounts, a draft incident
 
     @property
     def automatic(self) -> bool:
@@ -73,5 +78,5 @@ class Reply(enum.StrEnum):
 
 
 _AUTO_REPLIED = frozenset({Reply.ACKNOWLEDGEMENT, Reply.NEEDS_INFORMATION, Reply.REFUSAL, Reply.TEMPLATE,
-                           Reply.STATUS})
+                           Reply.STATUS, Reply.NOTICE_NOTE})
 _WRITTEN_BY_A_PERSON = frozenset({Reply.COMMENT, Reply.RESOLUTION})
