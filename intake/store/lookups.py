@@ -25,7 +25,9 @@ _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 
 def views_over(session: Session) -> Views:
-    return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session))
+    from intake.notify.lookup import DatabaseNotices  # the notifications' own look-up, kept with them
+    return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session),
+                 DatabaseNotices(session))
 
 
 def to_contact_view(contact: Contact) -> ContactView:
