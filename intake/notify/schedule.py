@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.config import Config
@@ -71,8 +72,11 @@ def next_job_due(store: Store) -> dt.datetime | None:
 def run_due(store: Store, config: Config, now: dt.datetime) -> PassResult:
     """Run every job due by `now`, oldest first, then close the resolved cases whose time has come."""
     ran = 0
-    while _run_one(store, config, now) is not None:
-        ran += 1
+    try:
+        while _run_one(store, config, now) is not None:
+            ran += 1
+    except OperationalError as exc:  # another daemon holds the database for a long job: the next pass goes on
+        log.warning(logfmt(event="jobs_left_for_next_pass", error=exc.orig or exc))
     with store.session() as session, session.begin():
         closed = close_resolved_cases(session, config.notifications.close_resolved_after_days, now)
     return PassResult(ran, closed, changed=ran > 0)
@@ -82,17 +86,26 @@ def _run_one(store: Store, config: Config, now: dt.datetime) -> str | None:
     from intake.notify.notices import run_job  # the notices module queues the mail a job causes
 
     with store.session() as session, session.begin():
-        query = (select(ScheduledJob).where(ScheduledJob.done.is_(None), ScheduledJob.due <= now)
-                 .order_by(ScheduledJob.due, ScheduledJob.id).limit(1))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        job = session.scalars(query).first()
+        job = _claim(session, now)
         if job is None:
             return None
         job.result = run_job(session, job, config, now)
-        job.done = now
         log.info(logfmt(event="job_done", job=job.id, kind=job.kind, notice=job.notice_id, result=job.result))
         return job.result
+
+
+def _claim(session: Session, now: dt.datetime) -> ScheduledJob | None:
+    """The oldest due job, marked done in this transaction: a conditional UPDATE, the transaction's first
+    statement, so a second daemon waits for it (SQLite) or skips the locked row (PostgreSQL) and never
+    runs it again. Should the job fail, the rollback hands it back."""
+    due = (select(ScheduledJob.id).where(ScheduledJob.done.is_(None), ScheduledJob.due <= now)
+           .order_by(ScheduledJob.due, ScheduledJob.id).limit(1))
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.execute(update(ScheduledJob).where(ScheduledJob.id == due.scalar_subquery(),
+                                                         ScheduledJob.done.is_(None))
+                              .values(done=now).returning(ScheduledJob.id)).scalar()
+    return session.get(ScheduledJob, claimed) if claimed is not None else None
 
 
 def close_resolved_cases(session: Session, after_days: int, now: dt.datetime) -> int:
