@@ -35,6 +35,7 @@ from intake.logs import logfmt
 from intake.mailin.imap import run_imap_poller
 from intake.mailin.smtp import IntakeHandler, start_listener
 from intake.mailout.delivery import deliver_pending, next_due
+from intake.notify.daemon_work import run_scheduled_work
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
 from intake.store.migrate import SchemaError
 from intake.store.models import utcnow
@@ -106,13 +107,17 @@ class Daemon:
             self.edge_store.engine.dispose()
 
     async def _serve(self) -> int:
-        assert self.edge_store is not None
+        assert self.edge_store is not None and self.store is not None
         handler = IntakeHandler(self.config, self.edge_store, self.wake.set)
         server = await self._listen(handler)
         # Processing and delivery are separate tasks, so a slow relay never stalls intake.
         processing = asyncio.create_task(self.process(), name="processing")
         delivery = asyncio.create_task(self.deliver_queued(), name="delivery")
-        workers = [processing, delivery]
+        # Due jobs (maintenance reminders and state changes, closing resolved cases) and the status page.
+        scheduled = asyncio.create_task(run_scheduled_work(self.store, self.config, self.edges_closed,
+                                                           self.queued.set, utcnow, SWEEP_SECONDS),
+                                        name="scheduled work")
+        workers = [processing, delivery, scheduled]
         pollers = self._start_pollers()
         if server is None and not pollers:
             log.warning(logfmt(event="no_edges", detail="SMTP is disabled and no IMAP mailbox is configured; "

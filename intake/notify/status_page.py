@@ -67,7 +67,8 @@ def banner_text(cards: Sequence[NoticeCard]) -> str:
         return banner.words
     newest = max(shown, key=lambda c: (c.published or dt.datetime.min.replace(tzinfo=dt.UTC), c.id))
     more = f" (and {len(shown) - 1} more)" if len(shown) > 1 else ""
-    return f"{banner.words}: {newest.title}{more}"
+    words = "Maintenance is in progress" if newest.status == "in progress" else banner.words
+    return f"{words}: {newest.title}{more}"
 
 
 def _ordered(cards: Sequence[NoticeCard]) -> tuple[list[NoticeCard], list[NoticeCard]]:
