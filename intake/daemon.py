@@ -43,6 +43,8 @@ from intake.store.models import utcnow
 log = logging.getLogger("intake.daemon")
 
 SWEEP_SECONDS = 30.0  # how often processing and delivery look for work nobody woke them for
+# How often scheduled work looks for jobs and notice changes made by other processes (`intake notify`).
+SCHEDULE_SECONDS = 5.0
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
@@ -115,7 +117,7 @@ class Daemon:
         delivery = asyncio.create_task(self.deliver_queued(), name="delivery")
         # Due jobs (maintenance reminders and state changes, closing resolved cases) and the status page.
         scheduled = asyncio.create_task(run_scheduled_work(self.store, self.config, self.edges_closed,
-                                                           self.queued.set, utcnow, SWEEP_SECONDS),
+                                                           self.queued.set, utcnow, SCHEDULE_SECONDS),
                                         name="scheduled work")
         workers = [processing, delivery, scheduled]
         pollers = self._start_pollers()

@@ -15,7 +15,8 @@ from intake.config import load_config
 from intake.store.database import Store, open_store
 from intake.store.models import Contact
 
-HEADER = "account,email,first_name,last_name,title,primary_phone,secondary_phone,contact_type,areas,schema_bootcamp,active"
+HEADER = ("account,email,first_name,last_name,title,primary_phone,secondary_phone,contact_type,areas,"
+          "schema_bootcamp,active")
 BAYSIDE = "Bayside School (TESTING)"
 VALLEY = "Valley High District"
 # The contacts of tests/data/contacts.csv who get Bayside's notices: active Authorized and Technical ones.

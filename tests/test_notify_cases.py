@@ -50,7 +50,8 @@ def test_a_configured_rule_joins_other_cases(intake: Intake) -> None:
     configure(intake, 'join_subject_words = ["certificate"]')
     notice = _incident(intake)
     question = compose(ZACK, "Certificate warning in the browser",
-                       "Case Type: Ask a Question\nModule: Census\nDescription: The browser warns about a certificate.\n")
+                       "Case Type: Ask a Question\nModule: Census\n"
+                       "Description: The browser warns about a certificate.\n")
     assert intake.ingest(question).code == 0
     assert intake.run("notify", "show", str(notice), "--json").json()["cases"] == [intake.cases()[-1]["number"]]
 

@@ -141,7 +141,8 @@ def send_step(session: Session, config: Config, notice: Notice, step: NoticeStep
 
 def step_message_for(notice: Notice, step: NoticeStep, config: Config, now: dt.datetime) -> StepMessage:
     root = next((s.id for s in notice.steps if s.kind == StepKind.POSTED), step.id)
-    return render_step(card_of(notice, config.timezone, preview=step), step.id, step.kind, root, notice.sequence, config, now)
+    return render_step(card_of(notice, config.timezone, preview=step), step.id, step.kind, root, notice.sequence,
+                       config, now)
 
 
 def _apply(session: Session, config: Config, notice: Notice, kind: StepKind, now: dt.datetime) -> None:
