@@ -135,3 +135,25 @@ def test_command_line_text_is_terminal_safe(intake: Intake) -> None:
     assert "\x1b" not in listed.out and "\\x1b" in listed.out
     shown = intake.run("notify", "show", "1")
     assert "\x07" not in shown.out and "\\x07" in shown.out
+
+
+def test_the_readme_worked_examples_say_what_the_readme_says(intake: Intake) -> None:
+    import re
+    import shlex
+
+    from conftest import REPO
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Notifications", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S):
+        lines = block.replace("\\\n", " ").splitlines()
+        for index, line in enumerate(lines):
+            if not line.startswith("$ intake notify ") or "--resolve-linked" in line:
+                continue
+            command = shlex.split(line[len("$ intake "):].split("  #")[0])
+            ran = intake.run(*command)
+            assert ran.code == 0, ran.err
+            expected = lines[index + 1] if index + 1 < len(lines) and not lines[index + 1].startswith("$") else None
+            if expected is not None and command[1] != "preview":
+                assert ran.out.strip().splitlines()[0] == expected.strip()
+                checked += 1
+    assert checked >= 4

@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from smtp_helpers import RunningIntake, make_intake, wait_until  # noqa: F401 (make_intake is a fixture)
+from smtp_helpers import RunningIntake, make_intake, wait_until
 
+__all__ = ["make_intake"]  # the fixture
 Make = Callable[..., RunningIntake]
 
 
