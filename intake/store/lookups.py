@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
+from intake.notify.lookup import DatabaseNotices
 from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
@@ -25,7 +26,6 @@ _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 
 def views_over(session: Session) -> Views:
-    from intake.notify.lookup import DatabaseNotices  # the notifications' own look-up, kept with them
     return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session),
                  DatabaseNotices(session))
 
