@@ -85,13 +85,29 @@ def run_due(store: Store, config: Config, now: dt.datetime) -> PassResult:
 def _run_one(store: Store, config: Config, now: dt.datetime) -> str | None:
     from intake.notify.notices import run_job  # the notices module queues the mail a job causes
 
+    claimed: int | None = None
+    try:
+        with store.session() as session, session.begin():
+            job = _claim(session, now)
+            if job is None:
+                return None
+            claimed = job.id
+            job.result = run_job(session, job, config, now)
+            log.info(logfmt(event="job_done", job=job.id, kind=job.kind, notice=job.notice_id, result=job.result))
+            return job.result
+    except OperationalError:
+        raise
+    except Exception as exc:  # a bug: record it on the job, which is not tried again, and go on with the rest
+        assert claimed is not None
+        return _mark_failed(store, claimed, now, exc)
+
+
+def _mark_failed(store: Store, job_id: int, now: dt.datetime, exc: Exception) -> str:
+    result = f"failed: {type(exc).__name__}: {exc}"
+    log.error(logfmt(event="job_failed", job=job_id, error=result), exc_info=exc)
     with store.session() as session, session.begin():
-        job = _claim(session, now)
-        if job is None:
-            return None
-        job.result = run_job(session, job, config, now)
-        log.info(logfmt(event="job_done", job=job.id, kind=job.kind, notice=job.notice_id, result=job.result))
-        return job.result
+        session.execute(update(ScheduledJob).where(ScheduledJob.id == job_id).values(done=now, result=result))
+    return result
 
 
 def _claim(session: Session, now: dt.datetime) -> ScheduledJob | None:
