@@ -157,3 +157,21 @@ def test_the_readme_worked_examples_say_what_the_readme_says(intake: Intake) -> 
                 assert ran.out.strip().splitlines()[0] == expected.strip()
                 checked += 1
     assert checked >= 4
+
+
+def test_cancelling_a_draft_mails_no_one(intake: Intake) -> None:
+    notice = intake.run("notify", "incident", "Draft", "--body", "Maybe.", "--draft", "--json").json()["id"]
+    ran = intake.run("notify", "cancel", str(notice), "--body", "Not needed after all.", "--json")
+    assert ran.code == 0 and ran.json()["recipients"] == 0
+    assert notice_mail(intake) == [] and intake.outbox() == []
+    refused = intake.run("notify", "publish", str(notice))
+    assert refused.code == 2 and "cancelled" in refused.err
+
+
+def test_header_values_from_staff_are_cleaned(intake: Intake) -> None:
+    ran = intake.run("notify", "incident", "Outage\r\nBcc: everyone@elsewhere.example", "--body", "Down.",
+                     "--accounts", BAYSIDE)
+    assert ran.code == 0, ran.err
+    for message in notice_mail(intake):
+        assert message["Bcc"] is None and "\n" not in message["Subject"] and "\r" not in message["Subject"]
+        assert message["Subject"] == "[Incident] Outage Bcc: everyone@elsewhere.example"

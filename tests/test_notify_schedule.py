@@ -159,3 +159,39 @@ def test_resolved_cases_close_after_their_days_without_mail(running: tuple[Intak
     assert intake.cases()[-1]["status"] == "resolved"
     assert run_due(store, config, resolved + dt.timedelta(days=7, minutes=1)).closed_cases == 1
     assert intake.cases()[-1]["status"] == "closed" and len(intake.outbox()) == outbox
+
+
+def test_moving_the_window_updates_the_calendar_entry_and_the_jobs(running: tuple[Intake, Store, Config]) -> None:
+    intake, store, config = running
+    starts = _starts_in(5)
+    notice = _maintenance(intake, starts)
+    first = _calendar(notice_mail(intake)[0]).walk("VEVENT")[0]
+    later = starts + dt.timedelta(days=2)
+    before = len(notice_mail(intake))
+    ran = intake.run("notify", "update", str(notice), "--body", "Moved two days later.", "--starts",
+                     later.strftime("%Y-%m-%d %H:%M"), "--ends",
+                     (later + dt.timedelta(hours=4)).strftime("%Y-%m-%d %H:%M"))
+    assert ran.code == 0, ran.err
+    moved = _calendar(notice_mail(intake)[before]).walk("VEVENT")[0]
+    assert str(moved["UID"]) == str(first["UID"]) and int(moved["SEQUENCE"]) == 1
+    assert moved.decoded("DTSTART") == later
+    assert _at(store, config, starts + dt.timedelta(minutes=1)) == 0  # the old start is gone
+    assert _status(intake, notice) == "scheduled"
+    assert _at(store, config, later) == 2 and _status(intake, notice) == "in progress"  # the new reminder and start
+    wrong = intake.run("notify", "update", str(notice), "--body", "x", "--ends", "2020-01-01 00:00")
+    assert wrong.code == 2 and "end after it starts" in wrong.err
+
+
+def test_a_job_that_fails_is_recorded_and_does_not_stop_the_others(running: tuple[Intake, Store, Config]) -> None:
+    from intake.store.notices import ScheduledJob
+    intake, store, config = running
+    starts = _starts_in(2)
+    notice = _maintenance(intake, starts)
+    with store.session() as session, session.begin():
+        session.add(ScheduledJob(kind="no such job", due=starts - dt.timedelta(hours=1), notice_id=notice))
+    assert _at(store, config, starts + dt.timedelta(hours=5)) == 4  # the failed one, and the window's three
+    assert _status(intake, notice) == "completed"
+    with store.session() as session:
+        failed = session.query(ScheduledJob).filter(ScheduledJob.kind == "no such job").one()
+        assert failed.done is not None and failed.result.startswith("failed: ValueError")
+    assert _at(store, config, starts + dt.timedelta(hours=6)) == 0

@@ -3,6 +3,7 @@ and `intake status-page`: notices to the contacts in scope, and the static statu
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import email
 from collections.abc import Callable
 from email import policy as email_policy
@@ -54,6 +55,9 @@ def add_commands(commands: Any) -> None:
                                 ("cancel", _cancel, "cancel a notice and mail it")):
         step = _mailing(command(notify, name, handler, text))
         step.add_argument("id", type=int, metavar="ID")
+        if name == "update":
+            step.add_argument("--starts", metavar="WHEN", help="maintenance: move the window to start then")
+            step.add_argument("--ends", metavar="WHEN", help="maintenance: move the window to end then")
         if name == "resolve":
             step.add_argument("--resolve-linked", action="store_true",
                               help="also resolve the linked cases with this text, each told on its own thread")
@@ -136,12 +140,18 @@ def _incident(args: argparse.Namespace, config: Config) -> int:
         areas=args.areas, draft=args.draft, now=utcnow())], []))
 
 
-def _maintenance(args: argparse.Namespace, config: Config) -> int:
-    now = utcnow()
+def _when(text: str | None, config: Config, now: dt.datetime) -> dt.datetime | None:
+    if text is None:
+        return None
     try:
-        starts, ends = (parse_when(args.starts, config.timezone, now), parse_when(args.ends, config.timezone, now))
+        return parse_when(text, config.timezone, now)
     except WhenError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _maintenance(args: argparse.Namespace, config: Config) -> int:
+    now = utcnow()
+    starts, ends = _when(args.starts, config, now), _when(args.ends, config, now)
     return _change(config, args.json, lambda session: ([create_notice(
         session, config, kind=NoticeKind.MAINTENANCE, title=args.title, body=args.body, accounts=args.accounts,
         areas=args.areas, starts=starts, ends=ends, draft=args.draft, now=now)], []))
@@ -150,8 +160,10 @@ def _maintenance(args: argparse.Namespace, config: Config) -> int:
 def _stepper(kind: StepKind) -> Callable[[argparse.Namespace, Config], int]:
     def handler(args: argparse.Namespace, config: Config) -> int:
         def act(session: Session) -> tuple[list[StepDone], list[int]]:
-            notice = _notice(session, args.id)
-            done = add_step(session, config, notice, kind, args.body, draft=args.draft, now=utcnow())
+            notice, now = _notice(session, args.id), utcnow()
+            starts, ends = (_when(getattr(args, name, None), config, now) for name in ("starts", "ends"))
+            done = add_step(session, config, notice, kind, args.body, draft=args.draft, now=now, starts=starts,
+                            ends=ends)
             linked = []
             if getattr(args, "resolve_linked", False):
                 if args.draft:

@@ -81,16 +81,36 @@ def create_notice(session: Session, config: Config, *, kind: NoticeKind, title: 
 
 
 def add_step(session: Session, config: Config, notice: Notice, kind: StepKind, body: str, *, draft: bool,
-             now: dt.datetime) -> StepDone:
-    """An update, resolution or cancellation of an open notice."""
+             now: dt.datetime, starts: dt.datetime | None = None, ends: dt.datetime | None = None) -> StepDone:
+    """An update (for maintenance, perhaps moving the window), resolution or cancellation of an open notice."""
     if not body.strip():
         raise NoticeError(f"the {kind.value} needs a --body")
     if NoticeStatus(notice.status) not in OPEN_STATUSES or _pending_closing_step(notice):
         raise NoticeError(f"notice #{notice.id} is {notice.status}; it takes no more steps")
+    if starts is not None or ends is not None:
+        _check_move(notice, kind, starts or notice.starts, ends or notice.ends)
+    if notice.published is None and kind == StepKind.CANCELLED and not draft:
+        return _discard_draft(session, notice, body.strip(), now)
     if notice.published is None and not draft:
         raise NoticeError(f"notice #{notice.id} is a draft: publish it first (intake notify publish {notice.id}), "
                           f"or add this step with --draft")
-    return _new_step(session, config, notice, kind, body.strip(), draft=draft, now=now)
+    return _new_step(session, config, notice, kind, body.strip(), draft=draft, now=now, starts=starts, ends=ends)
+
+
+def _check_move(notice: Notice, kind: StepKind, starts: dt.datetime | None, ends: dt.datetime | None) -> None:
+    if notice.kind != NoticeKind.MAINTENANCE or kind != StepKind.UPDATE:
+        raise NoticeError("only an update of a maintenance window can move it (--starts, --ends)")
+    if starts is None or ends is None or ends <= starts:
+        raise NoticeError("maintenance must end after it starts")
+
+
+def _discard_draft(session: Session, notice: Notice, body: str, now: dt.datetime) -> StepDone:
+    """A draft no contact has seen is cancelled without mail."""
+    notice.status, notice.closed = NoticeStatus.CANCELLED.value, now
+    step = NoticeStep(notice_id=notice.id, kind=StepKind.CANCELLED.value, body=body, created=now, sent=now)
+    notice.steps.append(step)
+    session.flush()
+    return StepDone(notice.id, step.id, step.kind, 0, draft=False)
 
 
 def _pending_closing_step(notice: Notice) -> bool:
@@ -98,8 +118,8 @@ def _pending_closing_step(notice: Notice) -> bool:
 
 
 def _new_step(session: Session, config: Config, notice: Notice, kind: StepKind, body: str, *, draft: bool,
-              now: dt.datetime) -> StepDone:
-    step = NoticeStep(notice_id=notice.id, kind=kind.value, body=body, created=now)
+              now: dt.datetime, starts: dt.datetime | None = None, ends: dt.datetime | None = None) -> StepDone:
+    step = NoticeStep(notice_id=notice.id, kind=kind.value, body=body, created=now, starts=starts, ends=ends)
     notice.steps.append(step)
     session.flush()
     if draft:
@@ -110,6 +130,8 @@ def _new_step(session: Session, config: Config, notice: Notice, kind: StepKind, 
 def publish(session: Session, config: Config, notice: Notice, now: dt.datetime) -> list[StepDone]:
     """Send every draft step of the notice, oldest first."""
     drafts = [s for s in notice.steps if s.sent is None]
+    if NoticeStatus(notice.status) not in OPEN_STATUSES:
+        raise NoticeError(f"notice #{notice.id} is {notice.status}; there is nothing to publish")
     if not drafts:
         raise NoticeError(f"notice #{notice.id} has no draft to publish")
     return [StepDone(notice.id, s.id, s.kind, send_step(session, config, notice, s, now), draft=False)
@@ -121,7 +143,7 @@ def publish(session: Session, config: Config, notice: Notice, now: dt.datetime) 
 
 def send_step(session: Session, config: Config, notice: Notice, step: NoticeStep, now: dt.datetime) -> int:
     """Apply the step to the notice, and queue its mail to every contact in scope; how many."""
-    _apply(session, config, notice, StepKind(step.kind), now)
+    _apply(session, config, notice, step, now)
     step.sent = now
     recipients = reach(session, notice, config)
     message = step_message_for(notice, step, config, now)
@@ -145,7 +167,8 @@ def step_message_for(notice: Notice, step: NoticeStep, config: Config, now: dt.d
                        config, now)
 
 
-def _apply(session: Session, config: Config, notice: Notice, kind: StepKind, now: dt.datetime) -> None:
+def _apply(session: Session, config: Config, notice: Notice, step: NoticeStep, now: dt.datetime) -> None:
+    kind = StepKind(step.kind)
     status = STATUS_AFTER.get((NoticeKind(notice.kind), kind))
     if status is not None:
         notice.status = status.value
@@ -157,8 +180,18 @@ def _apply(session: Session, config: Config, notice: Notice, kind: StepKind, now
     if kind in CLOSING_STEPS:
         notice.closed = now
         cancel_jobs(session, notice, now, f"the notice was {notice.status}")
+    if step.starts is not None or step.ends is not None:
+        _move(session, config, notice, step, now)
     if kind == StepKind.CANCELLED or (kind == StepKind.UPDATE and notice.kind == NoticeKind.MAINTENANCE):
         notice.sequence += 1  # the calendar entry is replaced, not duplicated
+
+
+def _move(session: Session, config: Config, notice: Notice, step: NoticeStep, now: dt.datetime) -> None:
+    """A maintenance window moved: new times, and its reminder, start and end scheduled again."""
+    notice.starts, notice.ends = step.starts or notice.starts, step.ends or notice.ends
+    cancel_jobs(session, notice, now, "the window moved")
+    session.flush()
+    schedule_maintenance(session, notice, config, now)
 
 
 # --- scheduled jobs -----------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class NoticeStep(Base):
     created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: a draft, not yet mailed or shown
     recipients: Mapped[int] = mapped_column(Integer, default=0)  # how many contacts it was mailed to
+    # A maintenance update may move the window: the new start and end, applied when the step is sent.
+    starts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ends: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     notice: Mapped[Notice] = relationship(back_populates="steps")
 
 

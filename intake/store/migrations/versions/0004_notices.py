@@ -54,6 +54,8 @@ def upgrade() -> None:
     sa.Column('created', sa.DateTime(), nullable=False),
     sa.Column('sent', sa.DateTime(), nullable=True),
     sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('starts', sa.DateTime(), nullable=True),
+    sa.Column('ends', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('notice_steps_notice_id_fkey')),
     sa.PrimaryKeyConstraint('id', name=op.f('notice_steps_pkey'))
     )
