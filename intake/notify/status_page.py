@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
 from intake.config import Config
@@ -43,6 +43,7 @@ __all__ = ["SiteWritten", "banner_text", "build_site", "load_cards", "regenerate
 log = logging.getLogger("intake.notify.status_page")
 LOCK_NAME = ".intake-status.lock"
 PUBLISH_TIMEOUT_SECONDS = 300
+ADVISORY_LOCK_KEY = 0x696E74616B6573  # "intakes": the status page's PostgreSQL advisory lock
 CLOSED_SHOWN = 50  # closed notices the page and the feed list, newest first
 
 
@@ -131,14 +132,19 @@ def load_cards(store: Store, config: Config) -> list[NoticeCard]:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(store: Store, directory: Path) -> Iterator[None]:
+    """One writer at a time: a file lock for the processes of one host and, on PostgreSQL, an advisory
+    lock for daemons on several hosts, so their publish commands never run at once."""
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / LOCK_NAME).open("a") as handle:
+    with contextlib.ExitStack() as stack:
+        if store.engine.dialect.name == "postgresql":
+            connection = stack.enter_context(store.engine.connect())
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            stack.callback(connection.execute, text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        handle = stack.enter_context((directory / LOCK_NAME).open("a"))
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+        yield
 
 
 def write_site(directory: Path, files: dict[str, bytes]) -> tuple[str, ...]:
@@ -161,7 +167,7 @@ def regenerate(store: Store, config: Config, directory: Path | None = None) -> S
     if directory is None:
         return None
     files = build_site(load_cards(store, config), config)
-    with _locked(directory):
+    with _locked(store, directory):
         changed = write_site(directory, files)
         published = _publish(config, directory) if changed else None
     if changed:
