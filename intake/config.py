@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information
 
 from intake.credentials import SecretUnavailable, read_secret
+from intake.notify.settings import NotificationSettings, notification_settings
 from intake.store.urls import sqlite_file, sqlite_url
 from parsers.limits import MIB, Limits
 from routing.authenticity import SenderAuth
@@ -164,6 +165,7 @@ class Config:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
     imap: tuple[ImapMailbox, ...] = ()
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
@@ -224,6 +226,7 @@ _KNOWN = {
     "departments": None,  # keys are case types, checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls", "max_sessions", "max_recipients"},
     "imap": None,  # an array of tables, checked in _imap
+    "notifications": None,  # checked by intake.notify.settings
 }
 _IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
               "oauth2_token_command", "folder", "after", "move_to", "poll_seconds", "idle"}
@@ -264,6 +267,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         delivery=_delivery(data.get("outgoing", {}), where),
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
+        notifications=_notifications(data.get("notifications", {}), base, where),
     )
 
 
@@ -314,6 +318,13 @@ def _dkim_signing(table: dict[str, Any], base: Path, from_address: str, where: s
     except (dkim.DKIMException, UnicodeEncodeError, ValueError) as exc:
         raise ConfigError(f"{where}: [outgoing] dkim_key_file {path} cannot sign: {exc}") from exc
     return signing
+def _notifications(table: Any, base: Path, where: str) -> NotificationSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [notifications] must be a table")
+    try:
+        return notification_settings(table, base)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: [notifications] {exc}") from exc
 
 
 def _template_dir(value: str | None, base: Path, where: str) -> Path | None:

@@ -35,6 +35,7 @@ from intake.logs import logfmt
 from intake.mailin.imap import run_imap_poller
 from intake.mailin.smtp import IntakeHandler, start_listener
 from intake.mailout.delivery import deliver_pending, next_due
+from intake.notify.daemon_work import run_scheduled_work
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
 from intake.store.migrate import SchemaError
 from intake.store.models import utcnow
@@ -42,6 +43,8 @@ from intake.store.models import utcnow
 log = logging.getLogger("intake.daemon")
 
 SWEEP_SECONDS = 30.0  # how often processing and delivery look for work nobody woke them for
+# How often scheduled work looks for jobs and notice changes made by other processes (`intake notify`).
+SCHEDULE_SECONDS = 5.0
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
@@ -106,13 +109,17 @@ class Daemon:
             self.edge_store.engine.dispose()
 
     async def _serve(self) -> int:
-        assert self.edge_store is not None
+        assert self.edge_store is not None and self.store is not None
         handler = IntakeHandler(self.config, self.edge_store, self.wake.set)
         server = await self._listen(handler)
         # Processing and delivery are separate tasks, so a slow relay never stalls intake.
         processing = asyncio.create_task(self.process(), name="processing")
         delivery = asyncio.create_task(self.deliver_queued(), name="delivery")
-        workers = [processing, delivery]
+        # Due jobs (maintenance reminders and state changes, closing resolved cases) and the status page.
+        scheduled = asyncio.create_task(run_scheduled_work(self.store, self.config, self.edges_closed,
+                                                           self.queued.set, utcnow, SCHEDULE_SECONDS),
+                                        name="scheduled work")
+        workers = [processing, delivery, scheduled]
         pollers = self._start_pollers()
         if server is None and not pollers:
             log.warning(logfmt(event="no_edges", detail="SMTP is disabled and no IMAP mailbox is configured; "

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from parsers.values import match_choice
-from routing import rules
+from routing import notices, rules
 from routing.authenticity import Verdict, organisational_domain
 from routing.checks import CheckInput, dates_in_future, missing_required
 from routing.contacts import (
@@ -100,6 +100,7 @@ class Views:
     threads: Threads
     replies: ReplyLog
     cases: CaseLog
+    notices: notices.NoticeLookup = notices.NO_NOTICES
 
 
 @dataclass(frozen=True)
@@ -520,9 +521,11 @@ _CHAIN: tuple[Rule, ...] = (
     _not_mail,
     _delivery_report,
     _ambiguous_sender,
+    notices.unsubscribe_request,
     _automatic,
     _authenticated,
     _over_a_limit,
+    notices.notice_reply,
     _template_request,
     _status_request,
     _reply_on_a_thread,

@@ -44,6 +44,7 @@ class CaseDraft:
     department: str
     attachments: tuple[Attachment, ...]
     follows_case: int | None = None  # a late reply to this closed case made the new one
+    notice_id: int | None = None  # a reply to this incident's mail made the case; it is linked to it
 
     @property
     def billable(self) -> bool:

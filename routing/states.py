@@ -25,6 +25,8 @@ class Outcome(enum.StrEnum):
     QUARANTINED = "quarantined"  # claims to be a contact's and failed authentication: waits for a person
     HELD = "held"  # over the rate of new cases: waits for time, then is processed in order
     FAILED = "failed"  # an internal error; kept for replay, never silently dropped
+    NOTICE_NOTE_ADDED = "notice_note_added"  # a reply to a maintenance notice, kept on the notice
+    UNSUBSCRIBED = "unsubscribed"  # maintenance mail stopped for a contact (List-Unsubscribe)
 
 
 class CaseStatus(enum.StrEnum):
@@ -74,6 +76,9 @@ class Reply(enum.StrEnum):
     CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
     QUARANTINE_NOTICE = "quarantine_notice"  # to staff: a message waits in the quarantine
     HELD_NOTICE = "held_notice"  # to the sender: new cases over the rate wait, and will be processed
+    NOTICE = "notice"  # an incident or maintenance notice, one per contact in scope
+    NOTICE_NOTE = "notice_note"  # the answer to a reply to a maintenance notice
+    NOTICE_EARLY_WARNING = "notice_early_warning"  # to staff: outage cases from several accounts, a draft incident
 
     @property
     def automatic(self) -> bool:
@@ -92,5 +97,5 @@ class Reply(enum.StrEnum):
 
 
 _AUTO_REPLIED = frozenset({Reply.ACKNOWLEDGEMENT, Reply.NEEDS_INFORMATION, Reply.REFUSAL, Reply.TEMPLATE,
-                           Reply.STATUS, Reply.HELD_NOTICE})
+                           Reply.STATUS, Reply.HELD_NOTICE, Reply.NOTICE_NOTE})
 _WRITTEN_BY_A_PERSON = frozenset({Reply.COMMENT, Reply.RESOLUTION})

@@ -23,10 +23,13 @@ from intake.act.cases import contact_comment, staff_comment
 from intake.config import Config
 from intake.mailout.compose import Answer, Original, StatusListing, compose_answer, compose_notice, header_text
 from intake.mailout.outbox import enqueue
+from intake.notify.inbound import add_note, case_joins_notices, unsubscribe
+from intake.notify.joining import IncidentJoined
 from intake.store.lookups import status_listing
 from intake.store.models import Attachment, Case, HeldMessage, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
+from routing.notices import NoteOnNotice, Unsubscribe
 from routing.outcomes import (
     AddComment,
     Answered,
@@ -80,6 +83,7 @@ class Done:
     reasons: tuple[str, ...] = ()
     status: StatusListing | None = None
     answered: bool = True  # False: what the handler found means the answer is not to be sent after all
+    incident: IncidentJoined | None = None  # the open incident a new case joined
 
 
 def act(decision: Decision, acting: Acting) -> Processed:
@@ -99,27 +103,31 @@ def _queue_answer(decision: Decision, acting: Acting, done: Done) -> str | None:
         return None
     message = acting.submission.message
     assert message is not None and decision.reply is not None  # only mail is answered, each kind has a reply
-    composed = compose_answer(answer_of(decision, message, done.case, done.status), acting.config)
+    composed = compose_answer(answer_of(decision, message, done.case, done.status, incident=done.incident),
+                              acting.config)
     enqueue(acting.session, composed, decision.reply, [address for _, address in decision.reply_to],
             case=done.case, inbound_id=acting.row.id)
     return decision.reply_to[0][1]
 
 
 def answer_of(decision: Answered, message: ParsedMessage, case: Case | None = None,
-              status: StatusListing | None = None, *, preview: bool = False) -> Answer:
+              status: StatusListing | None = None, *, preview: bool = False,
+              incident: IncidentJoined | None = None) -> Answer:
     attachments = (tuple((a.filename, len(a.content)) for a in decision.draft.attachments)
                    if isinstance(decision, CreateCase) else ())
     return Answer(decision, Original(message.subject, message.message_id, message.references),
                   case_number=case.number if case is not None else None,
                   case_created=case.created if case is not None else None, attachments=attachments, status=status,
-                  preview=preview)
+                  preview=preview, incident=incident)
 
 
 # --- the handlers ----------------------------------------------------------------------
 
 
 def _create_case(decision: CreateCase, acting: Acting) -> Done:
-    return Done(case=store_case(acting.session, decision.draft, acting.row.id, acting.now))
+    case = store_case(acting.session, decision.draft, acting.row.id, acting.now)
+    incident, reasons = case_joins_notices(acting.session, case, decision.draft.notice_id, acting.config, acting.now)
+    return Done(case=case, incident=incident, reasons=reasons)
 
 
 def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.datetime) -> Case:
@@ -202,8 +210,19 @@ def _nothing_to_store(decision: Decision, acting: Acting) -> Done:
     return Done()
 
 
+def _unsubscribe(decision: Unsubscribe, acting: Acting) -> Done:
+    return Done(reasons=(unsubscribe(acting.session, decision.contact_id, acting.now),))
+
+
+def _note_on_notice(decision: NoteOnNotice, acting: Acting) -> Done:
+    add_note(acting.session, decision.notice.id, decision.author, decision.body, acting.row.id, acting.now)
+    return Done()
+
+
 _HANDLERS: dict[type[Decision], Callable[[Any, Acting], Done]] = {
     CreateCase: _create_case,
+    Unsubscribe: _unsubscribe,
+    NoteOnNotice: _note_on_notice,
     AddComment: _add_comment,
     RecordBounce: _record_bounce,
     Quarantine: _quarantine,

@@ -25,6 +25,7 @@ from intake.mailout.templates import format_date, template_environment
 from parsers.fields import Field, FieldKind
 from parsers.message import bare_message_id
 from parsers.subject import case_tag, starts_with_reply_prefix
+from routing.notices import NoteOnNotice
 from routing.outcomes import (
     Answered,
     AskForInformation,
@@ -82,6 +83,7 @@ class Answer:
     attachments: tuple[tuple[str, int], ...] = ()  # (filename, size) stored on the case
     status: StatusListing | None = None  # for a `status` answer
     preview: bool = False  # a dry run: no case number exists yet
+    incident: Any = None  # the open incident the new case joined (intake.notify.joining.IncidentJoined)
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
         fields=_understood_fields(draft),
         attachments=tuple((name, readable_size(size)) for name, size in answer.attachments),
         follows_case=draft.follows_case)
-    return {"case": case}
+    return {"case": case, "incident": answer.incident}
 
 
 def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
@@ -256,6 +258,7 @@ _ANSWER_VALUES: dict[type[Answered], Callable[[Answer, Config], dict[str, Any]]]
     SendTemplates: _templates_values,
     SendStatus: _status_values,
     Hold: _held_values,
+    NoteOnNotice: lambda answer, config: {"notice_title": answer.decision.notice.title},  # type: ignore[attr-defined]
 }
 
 

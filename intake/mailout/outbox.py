@@ -8,8 +8,10 @@ transaction, so a change and its mail are committed together or not at all;
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import CaseThread
@@ -17,7 +19,7 @@ from intake.store.models import Case, OutboundMessage
 from parsers.message import bare_message_id
 from routing.states import OutboxStatus, Reply
 
-__all__ = ["case_thread", "enqueue"]
+__all__ = ["Prepared", "case_thread", "enqueue", "enqueue_prepared"]
 
 # How many earlier Message-IDs a new message about a case lists in References.
 MAX_REFERENCES = 20
@@ -37,6 +39,27 @@ def enqueue(session: Session, message: EmailMessage, kind: Reply, recipients: Se
         session.flush()
         case.outbound_messages.append(row)
     return row
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message already rendered to bytes (notice mail, personalised per recipient), for one recipient."""
+
+    message_id: str  # without brackets
+    in_reply_to: str | None
+    recipient: str
+    subject: str
+    raw: bytes
+
+
+def enqueue_prepared(session: Session, kind: Reply, messages: Sequence[Prepared]) -> int:
+    """Queue many prepared messages in one statement, in the caller's transaction; how many."""
+    if messages:
+        session.execute(insert(OutboundMessage), [
+            {"message_id": m.message_id, "in_reply_to": m.in_reply_to, "kind": kind.value,
+             "recipients": [m.recipient], "subject": m.subject, "raw": m.raw, "status": OutboxStatus.QUEUED.value}
+            for m in messages])
+    return len(messages)
 
 
 def case_thread(case: Case) -> CaseThread:

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
+from intake.notify.lookup import DatabaseNotices
 from intake.store.models import Account, Case, Contact, HeldMessage, InboundMessage, OutboundMessage
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
@@ -26,7 +27,7 @@ _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 def views_over(session: Session) -> Views:
     return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session),
-                 DatabaseCaseLog(session))
+                 DatabaseCaseLog(session), DatabaseNotices(session))
 
 
 def to_contact_view(contact: Contact) -> ContactView:

@@ -307,3 +307,5 @@ Index("ix_cases_submitted_by_id_created", Case.submitted_by_id, Case.created)
 Index("ix_cases_account_id_created", Case.account_id, Case.created)
 Index("ix_comments_case_number", Comment.case_number)
 Index("ix_attachments_case_number", Attachment.case_number)
+# The notifications' tables (intake/store/notices.py) share this metadata, so the migrations see them.
+from intake.store import notices as _notices  # noqa: E402, F401

@@ -1,0 +1,233 @@
+"""Benchmark: a notice queued for 10,000 contacts while `intake serve` keeps taking mail.
+
+Not a test: it prints figures (and with --json, one JSON object a later
+bench/run.py can collect). It makes a fresh database (SQLite by default, or
+--database-url), adds N contacts, starts a real `intake serve` (SMTP on
+loopback, mail out to its Maildir), and while a probe sends a case message
+over SMTP every --probe-interval seconds, queues an incident to every
+contact through the same code `intake notify incident` runs. Reported: the
+time to queue, and for the probes sent meanwhile, the SMTP answer time and
+the time until each was processed (its outcome stored): intake is "not
+stalled" when every probe was accepted and processed within --stall-seconds.
+
+    .venv/bin/python bench/notify_broadcast.py [--contacts 10000] [--database-url URL] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from intake.config import load_config  # noqa: E402
+from intake.notify.notices import create_notice  # noqa: E402
+from intake.notify.states import NoticeKind  # noqa: E402
+from intake.store.database import open_store  # noqa: E402
+from intake.store.migrate import upgrade  # noqa: E402
+from intake.store.models import Account, Contact, InboundMessage, OutboundMessage, account_contacts, utcnow  # noqa: E402
+
+PROBE_SENDER = "probe@district-0.example"
+
+
+@dataclass
+class Probe:
+    message_id: str
+    sent: float
+    smtp_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Probing:
+    probes: list[Probe] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(root: Path, url: str | None, port: int) -> Path:
+    path = root / "config.toml"
+    database = f'[database]\nurl = "{url}"\n' if url else ""
+    path.write_text(f'[intake]\nsupport_addresses = ["support@intake.example"]\ndata_dir = "{root / "var"}"\n'
+                    f'{database}[smtp]\nhost = "127.0.0.1"\nport = {port}\n', encoding="utf-8")
+    return path
+
+
+def _add_contacts(url: str, count: int) -> None:
+    store = open_store(url)
+    with store.session() as session, session.begin():
+        accounts = max(1, count // 20)  # twenty contacts a district
+        session.execute(insert(Account), [{"name": f"District {n}"} for n in range(accounts)])
+        ids = dict(session.execute(select(Account.name, Account.id)).all())
+        now = utcnow()
+        session.execute(insert(Contact), [
+            {"email": f"contact{n}@district-{n % accounts}.example", "first_name": "Contact", "last_name": str(n),
+             "contact_type": "Authorized" if n % 3 else "Technical", "areas": [], "active": True, "bounces": 0,
+             "bouncing": False, "created": now, "modified": now, "title": "", "primary_phone": "",
+             "secondary_phone": ""} for n in range(count)])
+        session.execute(insert(Contact), [{"email": PROBE_SENDER, "first_name": "Probe", "last_name": "Sender",
+                                           "contact_type": "Authorized", "areas": [], "active": True, "bounces": 0,
+                                           "bouncing": False, "created": now, "modified": now, "title": "",
+                                           "primary_phone": "", "secondary_phone": ""}])
+        contacts = dict(session.execute(select(Contact.email, Contact.id)).all())
+        session.execute(insert(account_contacts), [
+            {"account_id": ids[f"District {int(email.split('@district-')[1].split('.')[0])}"], "contact_id": cid}
+            for email, cid in contacts.items()])
+    store.engine.dispose()
+
+
+def _probe_message(n: int) -> tuple[str, bytes]:
+    message = EmailMessage()
+    message["From"] = f"Probe <{PROBE_SENDER}>"
+    message["To"] = "support@intake.example"
+    message["Subject"] = f"Probe {n}"
+    message["Message-ID"] = make_msgid(domain="bench.example")
+    message.set_content("Case Type: Ask a Question\nModule: Census\nDescription: Is intake still answering?\n")
+    return message["Message-ID"].strip("<>"), message.as_bytes().replace(b"\n", b"\r\n")
+
+
+def _probe(port: int, interval: float, probing: Probing) -> None:
+    n = 0
+    while not probing.stop.is_set():
+        message_id, raw = _probe_message(n)
+        probe = Probe(message_id, time.monotonic())
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail(PROBE_SENDER, ["support@intake.example"], raw)
+            probe.smtp_seconds = time.monotonic() - probe.sent
+        except (OSError, smtplib.SMTPException) as exc:
+            probe.error = f"{type(exc).__name__}: {exc}"
+        probing.probes.append(probe)
+        n += 1
+        probing.stop.wait(interval)
+
+
+def _processed_after(url: str, probes: list[Probe], deadline: float) -> dict[str, float]:
+    """Seconds from sending to a stored outcome, for each probe processed before `deadline`."""
+    store = open_store(url)
+    done: dict[str, float] = {}
+    try:
+        while time.monotonic() < deadline and len(done) < len(probes):
+            with store.session() as session:
+                rows = session.execute(select(InboundMessage.message_id, InboundMessage.processed)
+                                       .where(InboundMessage.outcome.is_not(None))).all()
+            seen = {message_id for message_id, _ in rows}
+            now = time.monotonic()
+            for probe in probes:
+                if probe.message_id in seen and probe.message_id not in done:
+                    done[probe.message_id] = now - probe.sent  # an upper bound: when it was seen done
+            time.sleep(0.05)
+    finally:
+        store.engine.dispose()
+    return done
+
+
+def run(contacts: int, url: str | None, probe_interval: float, stall_seconds: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="intake-bench-", ignore_cleanup_errors=True) as folder:
+        root = Path(folder)
+        port = _free_port()
+        config = load_config(_config(root, url, port))
+        upgrade(config.database_url)
+        _add_contacts(config.database_url, contacts)
+        log = (root / "serve.log").open("wb")
+        daemon = subprocess.Popen([sys.executable, "-m", "intake.cli", "--config", str(config.path), "serve"],
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            _wait_for_port(port, daemon)
+            probing = Probing()
+            prober = threading.Thread(target=_probe, args=(port, probe_interval, probing), daemon=True)
+            prober.start()
+            time.sleep(1.0)  # probes before the broadcast: the baseline
+            store = open_store(config.database_url)
+            started = time.monotonic()
+            with store.session() as session, session.begin():
+                done = create_notice(session, config, kind=NoticeKind.INCIDENT, title="Benchmark incident",
+                                     body="Campus is inaccessible for most users; we are investigating.",
+                                     draft=False, now=utcnow())
+            queued_seconds = time.monotonic() - started
+            time.sleep(2.0)  # probes after it
+            probing.stop.set()
+            prober.join(timeout=60)
+            during = [p for p in probing.probes if p.sent >= started - probe_interval]
+            processed = _processed_after(config.database_url, probing.probes, time.monotonic() + 60)
+            with store.session() as session:
+                queued_rows = session.scalar(select(func.count()).select_from(OutboundMessage)
+                                             .where(OutboundMessage.kind == "notice"))
+            store.engine.dispose()
+        finally:
+            daemon.kill()  # the figures are taken; delivering the 10,000 messages is not measured here
+            daemon.wait(timeout=60)
+            log.close()
+    return _figures(contacts, done.recipients, int(queued_rows or 0), queued_seconds, probing.probes, during,
+                    processed, stall_seconds, url)
+
+
+def _wait_for_port(port: int, daemon: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise SystemExit(f"intake serve exited with {daemon.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("intake serve did not listen within 30 s")
+
+
+def _figures(contacts: int, recipients: int, rows: int, queued: float, probes: list[Probe], during: list[Probe],
+             processed: dict[str, float], stall: float, url: str | None) -> dict[str, object]:
+    smtp = [p.smtp_seconds for p in during if p.smtp_seconds is not None]
+    waits = [processed[p.message_id] for p in during if p.message_id in processed]
+    stalled = (any(p.error for p in during) or len(waits) < len(during) or max(smtp, default=0) > stall
+               or max(waits, default=0) > stall)
+    return {"benchmark": "notify_broadcast", "database": "sqlite" if not url else url.split(":")[0],
+            "contacts": contacts, "recipients": recipients, "outbox_rows": rows, "queue_seconds": round(queued, 2),
+            "target_queue_seconds": 10, "probes": len(probes), "probes_during": len(during),
+            "probe_errors": [p.error for p in during if p.error],
+            "smtp_answer_seconds_max": round(max(smtp, default=0), 3),
+            "smtp_answer_seconds_median": round(statistics.median(smtp), 3) if smtp else None,
+            "processed_seconds_max": round(max(waits, default=0), 3),
+            "processed_seconds_median": round(statistics.median(waits), 3) if waits else None,
+            "stalled": stalled, "ok": queued < 10 and not stalled}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--probe-interval", type=float, default=0.25, help="seconds between probe messages")
+    parser.add_argument("--stall-seconds", type=float, default=10.0,
+                        help="a probe answered or processed later than this means intake stalled")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = run(args.contacts, args.database_url, args.probe_interval, args.stall_seconds)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:28} {value}")
+    return 0 if figures["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Early warning: outage cases from several districts in a short time, and no incident open.
+
+When Report an Outage cases arrive from `early_warning_accounts` accounts
+(default 3) within `early_warning_minutes` (default 15) and no incident is
+open (or already drafted by an earlier warning), intake drafts an incident for
+those accounts (not sent) and mails the staff addresses the cases and the
+command that publishes it. Several cases from one district never trigger it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.mailout.compose import MailHeaders, render
+from intake.mailout.outbox import enqueue
+from intake.notify.notices import create_notice
+from intake.notify.states import NoticeKind, NoticeStatus
+from intake.store.models import Case
+from intake.store.notices import Notice
+from routing.schema import CaseType
+from routing.states import Reply
+
+__all__ = ["EARLY_WARNING", "accounts_reporting", "early_warning"]
+
+EARLY_WARNING = "early warning"
+
+
+def accounts_reporting(cases: Sequence[Case]) -> list[str]:
+    """The distinct accounts of the cases, in the order they first reported."""
+    seen: dict[str, None] = {}
+    for case in sorted(cases, key=lambda c: c.number):
+        seen.setdefault(case.account.name, None)
+    return list(seen)
+
+
+def _incident_open_or_drafted(session: Session) -> bool:
+    return session.scalars(select(Notice.id).where(Notice.kind == NoticeKind.INCIDENT.value,
+                                                   Notice.status == NoticeStatus.OPEN.value).limit(1)).first() \
+        is not None
+
+
+def early_warning(session: Session, case: Case, config: Config, now: dt.datetime) -> int | None:
+    """After a new outage case: the id of the incident drafted, or None."""
+    settings = config.notifications
+    if case.case_type != CaseType.REPORT_AN_OUTAGE.value or _incident_open_or_drafted(session):
+        return None
+    since = now - dt.timedelta(minutes=settings.early_warning_minutes)
+    recent = session.scalars(select(Case).where(Case.case_type == CaseType.REPORT_AN_OUTAGE.value,
+                                                Case.created >= since)).all()
+    accounts = accounts_reporting(recent)
+    if len(accounts) < settings.early_warning_accounts:
+        return None
+    title = f"Possible outage: reported by {len(accounts)} districts"
+    body = ("We are investigating reports that Campus is inaccessible for several districts. "
+            "We will post an update here as soon as we know more.")
+    done = create_notice(session, config, kind=NoticeKind.INCIDENT, title=title, body=body, accounts=accounts,
+                         draft=True, now=now, origin=EARLY_WARNING)
+    _mail_staff(session, config, done.notice_id, title, recent, accounts, settings.early_warning_minutes)
+    return done.notice_id
+
+
+def _mail_staff(session: Session, config: Config, notice_id: int, title: str, cases: Sequence[Case],
+                accounts: Sequence[str], minutes: int) -> None:
+    staff = config.conversations.staff_addresses
+    if not staff:
+        return
+    headers = MailHeaders(to=tuple(("", a) for a in staff), subject=f"Early warning: draft incident #{notice_id}",
+                          auto_submitted=Reply.NOTICE_EARLY_WARNING.auto_submitted)
+    values = {"to_name": "", "notice_id": notice_id, "title": title, "accounts": list(accounts), "minutes": minutes,
+              "cases": [{"number": c.number, "account": c.account.name, "subject": c.subject}
+                        for c in sorted(cases, key=lambda c: c.number)]}
+    enqueue(session, render(Reply.NOTICE_EARLY_WARNING, values, headers, config), Reply.NOTICE_EARLY_WARNING,
+            list(staff))
