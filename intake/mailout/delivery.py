@@ -23,10 +23,12 @@ of whose recipients are bouncing contacts is `suppressed` without being sent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-import mailbox
+import os
 import smtplib
 import ssl
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,7 +76,7 @@ class PermanentFailure(DeliveryFailure):
 class Sink(Protocol):
     """Where outgoing mail is handed; raises a DeliveryFailure, or returns a note for the row."""
 
-    def send(self, sender: str, recipients: list[str], raw: bytes) -> str | None: ...
+    def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None: ...
 
     def close(self) -> None: ...
 
@@ -82,26 +84,41 @@ class Sink(Protocol):
 # --- the sinks -------------------------------------------------------------------
 
 
-def deliver_to_maildir(raw: bytes, maildir: Path) -> str:
-    """Add one message to the Maildir's `new/`, creating it and its missing parents; returns its key."""
-    maildir.parent.mkdir(parents=True, exist_ok=True)  # mailbox makes only the last folder (data_dir may not exist)
-    box = mailbox.Maildir(str(maildir), factory=None, create=True)
+def deliver_to_maildir(raw: bytes, maildir: Path, message_id: str) -> str | None:
+    """Add one message to the Maildir's `new/`, named by its Message-ID; None when it is there already.
+
+    The name is stable, so a message delivered again (a daemon killed between
+    the write and recording it as sent) is skipped, not written twice: in
+    `new/`, or in `cur/` where a mail client moved it (with `:2,` flags added).
+    Written to `tmp/` and linked into `new/`, as the Maildir format asks.
+    """
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    name = "intake." + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+    if (maildir / "new" / name).exists() or any((maildir / "cur").glob(name + ":*")) \
+            or (maildir / "cur" / name).exists():
+        return None
+    temporary = maildir / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    temporary.write_bytes(raw)
     try:
-        return box.add(raw)
+        os.link(temporary, maildir / "new" / name)
+    except FileExistsError:
+        return None  # another process delivered it at the same moment
     finally:
-        box.close()
+        temporary.unlink()
+    return name
 
 
 @dataclass
 class MaildirSink:
     maildir: Path
 
-    def send(self, sender: str, recipients: list[str], raw: bytes) -> str | None:
+    def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None:
         try:
-            deliver_to_maildir(raw, self.maildir)
+            written = deliver_to_maildir(raw, self.maildir, message_id)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to the Maildir {self.maildir}: {exc}") from exc
-        return None
+        return None if written else "already in the Maildir (delivered before)"
 
     def close(self) -> None:
         pass
@@ -120,7 +137,7 @@ class RelaySink:
         self._smtp: smtplib.SMTP | None = None
         self._unavailable: RelayUnavailable | None = None
 
-    def send(self, sender: str, recipients: list[str], raw: bytes) -> str | None:
+    def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None:
         smtp = self._session()
         # SMTPException is an OSError, so the relay's replies are told apart first.
         try:
@@ -286,7 +303,7 @@ def _deliver_one(store: Store, sink: Sink, config: Config, outbound_id: int, now
         return 0
     row, recipients = claimed
     try:
-        note = sink.send(config.from_address, recipients, dkim_signed(row.raw, config.dkim_signing))
+        note = sink.send(config.from_address, recipients, dkim_signed(row.raw, config.dkim_signing), row.message_id)
     except DeliveryFailure as exc:
         _record_failure(store, row, exc, config.delivery, now)
         return 0
