@@ -38,7 +38,7 @@ def read_sender(values: list[str]) -> Sender:
     if len(values) > 1:
         return Sender(None, "", f"the message has {len(values)} From headers")
     try:
-        header = _REGISTRY("From", _as_text(values[0]))
+        header = _REGISTRY("From", _unfolded(_as_text(values[0])))
     except (ValueError, IndexError, TypeError) as exc:  # e.g. an encoded word that decodes to CR/LF
         return Sender(None, "", f"the From header cannot be read as one address: {exc}")
     assert isinstance(header, AddressHeader)  # the registry's class for From
@@ -59,6 +59,17 @@ def _one_mailbox(header: AddressHeader, defects: Sequence[object]) -> Sender:
     if shown - {address}:
         return Sender(address, "", f"the sender's name shows another address ({', '.join(sorted(shown))})")
     return Sender(address, " ".join(name.split()))
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _unfolded(value: str) -> str:
+    """RFC 5322 unfolding: a line break followed by a space or tab is only where a long header was folded.
+
+    Any other CR or LF stays, and makes the header unreadable (ambiguous).
+    """
+    return _FOLD.sub("", value)
 
 
 def _as_text(value: str) -> str:

@@ -28,6 +28,10 @@ def raw_mail(from_headers: list[str], message_id: str, body: str = QUESTION) -> 
     (["Zo\udcc3\udcab <zoe@bayside.example>"], "zoe@bayside.example", "Zoë"),  # raw UTF-8 in the header
     (['"zack.morris@bayside.example" <zack.morris@bayside.example>'], ZACK, ZACK),
     (["zack.morris@bayside.example"], ZACK, ""),
+    # Folded, as the standard library and other clients fold a From over 78 characters:
+    (["Zack Morris\r\n <zack.morris@bayside.example>"], ZACK, "Zack Morris"),
+    (["\n Zack Morris the Technology Coordinator\n\t<zack.morris@bayside.example>"], ZACK,
+     "Zack Morris the Technology Coordinator"),
 ])
 def test_one_mailbox_is_read_as_written(values: list[str], address: str, name: str) -> None:
     assert read_sender(values) == read_sender(values).__class__(address, name, None)
