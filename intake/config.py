@@ -133,6 +133,23 @@ class CaseRate:
 
 
 @dataclass(frozen=True)
+class HealthThresholds:
+    """`[health]`: past a warn_* value `intake health` says WARNING (exit 1), past a critical_* CRITICAL (2)."""
+
+    warn_unprocessed_seconds: int = 300
+    critical_unprocessed_seconds: int = 1800
+    warn_outbox_seconds: int = 900
+    critical_outbox_seconds: int = 7200
+    warn_failed: int = 1
+    critical_failed: int = 20
+    warn_outbox_failed: int = 1
+    critical_outbox_failed: int = 20
+    warn_quarantined: int = 1
+    critical_quarantined: int = 50
+    critical_daemon_seconds: int = 60  # no `intake serve` seen alive for this long
+
+
+@dataclass(frozen=True)
 class DkimSigning:
     """`[outgoing] dkim_*`: outgoing mail is DKIM-signed with this key, for deliverability."""
 
@@ -158,6 +175,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: Limits = field(default_factory=Limits)
     case_rate: CaseRate = field(default_factory=CaseRate)
+    health: HealthThresholds = field(default_factory=HealthThresholds)
     dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -220,6 +238,7 @@ _KNOWN = {
                  "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
     "limits": {"max_headers", "max_header_bytes", "max_mime_depth", "max_mime_parts", "max_attachments",
                "max_attachment_bytes", "cases_per_hour_per_sender", "cases_per_hour_per_account"},
+    "health": {name for name in HealthThresholds.__dataclass_fields__},
     "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
@@ -253,6 +272,8 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         timezone=_zone(general.get("timezone", "UTC"), where),
         template_dir=_template_dir(general.get("template_dir"), base, where),
         security=_security(data.get("security", {}), where),
+        health=HealthThresholds(**{name: _positive_int(value, f"{where}: [health] {name}")
+                                   for name, value in data.get("health", {}).items()}),
         limits=_limits(data.get("limits", {}), general, where),
         case_rate=CaseRate(
             per_sender=_positive_int(data.get("limits", {}).get("cases_per_hour_per_sender", CaseRate.per_sender),

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from intake import systemd
 from intake.act.handlers import Processed
 from intake.act.worker import process_stored
 from intake.config import Config
@@ -37,6 +38,7 @@ from intake.mailin.smtp import IntakeHandler, start_listener
 from intake.mailout.delivery import deliver_pending, next_due
 from intake.notify.daemon_work import run_scheduled_work
 from intake.store.database import SQLITE_BUSY_TIMEOUT_MS, Store, open_store
+from intake.store.health import daemon_name, forget_daemon, record_heartbeat
 from intake.store.migrate import SchemaError
 from intake.store.models import utcnow
 
@@ -45,6 +47,7 @@ log = logging.getLogger("intake.daemon")
 SWEEP_SECONDS = 30.0  # how often processing and delivery look for work nobody woke them for
 # How often scheduled work looks for jobs and notice changes made by other processes (`intake notify`).
 SCHEDULE_SECONDS = 5.0
+HEARTBEAT_SECONDS = 10.0  # how often a daemon records that it is alive (`intake health`)
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
@@ -119,13 +122,16 @@ class Daemon:
         scheduled = asyncio.create_task(run_scheduled_work(self.store, self.config, self.edges_closed,
                                                            self.queued.set, utcnow, SCHEDULE_SECONDS),
                                         name="scheduled work")
-        workers = [processing, delivery, scheduled]
+        heartbeat = asyncio.create_task(self.heartbeat(), name="heartbeat")
+        workers = [processing, delivery, scheduled, heartbeat]
         pollers = self._start_pollers()
         if server is None and not pollers:
             log.warning(logfmt(event="no_edges", detail="SMTP is disabled and no IMAP mailbox is configured; "
                                                         "only processing what is already stored"))
         log.info(logfmt(event="started", smtp=server is not None, imap=len(pollers), pid=os.getpid()))
+        systemd.notify(f"READY=1\nSTATUS=serving (smtp={server is not None}, imap={len(pollers)})")
         failed = await self._until_stopped([*workers, *pollers])
+        systemd.notify("STOPPING=1")
         await self._close_edges(server, handler, pollers)
         self.edges_closed.set()
         workers_failed = [await self._finish(task) for task in workers]
@@ -231,6 +237,31 @@ class Daemon:
         log.info(logfmt(message_id=processed.message_id, sender=processed.sender, outcome=processed.outcome.value,
                         case=processed.case_number, ms=processed.ms, inbound=processed.inbound_id))
 
+    # --- alive ------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Record that this daemon is alive (`intake health`), and tell systemd's watchdog, until the end."""
+        assert self.store is not None
+        store, started = self.store, utcnow()
+        name = daemon_name(started)
+        interval = min(HEARTBEAT_SECONDS, systemd.watchdog_seconds() or HEARTBEAT_SECONDS)
+
+        def beat() -> None:
+            with store.session() as session, session.begin():
+                record_heartbeat(session, name, started, utcnow())
+
+        while not self.processing_done.is_set():
+            try:
+                await asyncio.to_thread(beat)
+            except Exception as exc:  # the database is away: health will show this daemon as not seen
+                log.warning(logfmt(event="heartbeat_failed", error=f"{type(exc).__name__}: {exc}"))
+            systemd.notify("WATCHDOG=1")
+            await _first_of([self.processing_done], interval)
+        try:
+            await asyncio.to_thread(lambda: _forget(store, name))
+        except Exception as exc:
+            log.warning(logfmt(event="heartbeat_failed", error=f"{type(exc).__name__}: {exc}"))
+
     # --- delivery ---------------------------------------------------------------
 
     async def deliver_queued(self) -> None:
@@ -264,6 +295,11 @@ class Daemon:
             sink = f"relay:{self.config.relay.host}" if self.config.relay else f"maildir:{self.config.outgoing_maildir}"
             log.info(logfmt(event="delivered", count=delivered, sink=sink))
         return delivered
+
+
+def _forget(store: Store, name: str) -> None:
+    with store.session() as session, session.begin():
+        forget_daemon(session, name)
 
 
 async def _first_of(events: list[asyncio.Event], timeout: float) -> None:

@@ -127,7 +127,7 @@ class RunningIntake:
                  tls: tuple[Path, Path] | None = None, require_tls: bool = False,
                  max_message_bytes: int = 25 * 1024 * 1024, smtp: bool = True, imap: str = "",
                  database_url_for_daemon: str | None = None, relay_port: int | None = None,
-                 smtp_settings: str = "") -> None:
+                 smtp_settings: str = "", extra_config: str = "") -> None:
         self.root = root
         self.database_url = database_url
         self.port = port or free_port()
@@ -147,7 +147,7 @@ class RunningIntake:
         relay = (f'relay_host = "127.0.0.1"\nrelay_port = {relay_port}\nrelay_security = "none"\n'
                  if relay_port else "")
         self.config.write_text(config_text(database_url_for_daemon or database_url, self.maildir, max_message_bytes)
-                               + relay + smtp_table + imap)
+                               + relay + smtp_table + imap + extra_config)
 
     # --- the command line -------------------------------------------------------
 
@@ -165,13 +165,14 @@ class RunningIntake:
 
     # --- the daemon -----------------------------------------------------------------
 
-    def start(self, *serve_options: str) -> RunningIntake:
-        """`intake serve` with `serve_options` (e.g. "--log-format", "json"), once its port answers."""
+    def start(self, *serve_options: str, env: dict[str, str] | None = None) -> RunningIntake:
+        """`intake serve` with `serve_options` (e.g. "--log-format", "json"), once its port answers;
+        ``env`` adds to its environment."""
         assert self.process is None or self.process.poll() is not None, "already running"
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, "--config", str(self.config),
                                              "serve", *serve_options], stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=REPO)
+                                            cwd=REPO, env={**os.environ, **(env or {})})
         wait_until(self._accepting, timeout=STARTUP_SECONDS, what=f"intake serve to accept on port {self.port}")
         return self
 

@@ -89,7 +89,9 @@ class Burst:
 
 
 def test_sigkill_during_a_burst_loses_nothing_and_processes_nothing_twice(make_intake: Make) -> None:
-    intake = make_intake().start()
+    # 250 new cases from one contact in a minute: far past the default rate of new cases, which would hold them.
+    intake = make_intake(extra_config="[limits]\ncases_per_hour_per_sender = 1000\n"
+                                      "cases_per_hour_per_account = 1000\n").start()
     burst = Burst(intake).start()
     wait_until(lambda: burst.count() >= KILL_AFTER, timeout=60, what=f"{KILL_AFTER} messages acknowledged")
     intake.kill()

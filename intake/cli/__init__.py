@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from intake.cli import cases, contacts, db, held, ingest, notify, quarantine, serve, staff
+from intake.cli import cases, contacts, db, health, held, ingest, notify, quarantine, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.cli.text import out
 from intake.config import ConfigError, load_config
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_commands(commands)
     quarantine.add_commands(commands)
     held.add_commands(commands)
+    health.add_commands(commands)
     serve.add_commands(commands)
     db.add_commands(commands)
     notify.add_commands(commands)

@@ -31,8 +31,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from routing.states import CaseStatus, HeldStatus, OutboxStatus, QuarantineStatus
 
-__all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "HeldMessage", "ImapState",
-           "InboundMessage", "OutboundMessage", "QuarantinedMessage", "UTCDateTime", "utcnow"]
+__all__ = ["Account", "Attachment", "Base", "Case", "CaseStatus", "Comment", "Contact", "DaemonHeartbeat",
+           "HeldMessage", "ImapState", "InboundMessage", "OutboundMessage", "QuarantinedMessage", "UTCDateTime",
+           "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -275,6 +276,17 @@ class HeldMessage(Base):
     released: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     released_by: Mapped[str | None] = mapped_column(String(320))  # None: its time came
     inbound_message: Mapped[InboundMessage] = relationship()
+
+
+class DaemonHeartbeat(Base):
+    """One running `intake serve`: where, since when, and when it was last seen alive (`intake health`)."""
+
+    __tablename__ = "daemons"
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # host:pid:start
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ImapState(Base):
