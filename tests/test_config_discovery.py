@@ -212,5 +212,6 @@ def test_the_maildir_sink_makes_its_missing_parents(tmp_path: Path) -> None:
     """On PostgreSQL with a secret_file nothing else makes data_dir: the first reply must not wait for a retry."""
     from intake.mailout.delivery import MaildirSink
     maildir = tmp_path / "data" / "not" / "made" / "outgoing"
-    MaildirSink(maildir).send("support@intake.example", ["zack@bayside.example"], compose(ZACK, "Hello", "Hi"))
+    MaildirSink(maildir).send("support@intake.example", ["zack@bayside.example"], compose(ZACK, "Hello", "Hi"),
+                               "hello.1@intake.example")
     assert [m["Subject"] for m in delivered(maildir)] == ["Hello"]
