@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.credentials import SecretUnavailable, read_secret
 from intake.store.urls import sqlite_file, sqlite_url
-from routing.schema import CaseType, spec_for
+from routing.schema import DEFAULT_TABLE, CaseType, CaseTypeTable, OpenLists, case_type_table, spec_for
 
 DEFAULT_CONFIG_NAME = "config.toml"
 # The system-wide file, looked for last (a module constant, so that a test can look elsewhere).
@@ -127,6 +127,8 @@ class Config:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
     imap: tuple[ImapMailbox, ...] = ()
+    # The case-type table with the deployment's open lists ([case_types]: modules and the like).
+    case_types: CaseTypeTable = DEFAULT_TABLE
 
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
@@ -184,6 +186,7 @@ _KNOWN = {
     "departments": None,  # keys are case types, checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
     "imap": None,  # an array of tables, checked in _imap
+    "case_types": {"modules", "technical_services_types", "training_request_types"},
 }
 _IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
               "oauth2_token_command", "folder", "after", "move_to", "poll_seconds", "idle"}
@@ -217,7 +220,19 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         delivery=_delivery(data.get("outgoing", {}), where),
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
+        case_types=case_type_table(_open_lists(data.get("case_types", {}), where)),
     )
+
+
+def _open_lists(table: dict[str, Any], where: str) -> OpenLists:
+    """The lists the seed leaves open; a list left out keeps the shipped one."""
+    given = {}
+    for key, value in table.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value) or not value:
+            raise ConfigError(f"{where}: [case_types] {key} must be a list of names, "
+                              f"e.g. [\"Attendance\", \"Grade Book\"]")
+        given[key] = tuple(v.strip() for v in value)
+    return OpenLists(**given)
 
 
 def _template_dir(value: str | None, base: Path, where: str) -> Path | None:

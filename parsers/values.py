@@ -108,6 +108,8 @@ def _choice_list(field: Field) -> str:
 def _coerce_enum(field: Field, text: str) -> Coerced:
     written = text.strip()
     choice = match_choice(written, field.choices, field.choice_aliases)
+    if choice is None and field.unlisted is not None:
+        return Coerced(field.unlisted, text, None, f"'{written}' is not listed; filed under {field.unlisted}")
     if choice is None:
         close = suggestions(written, field.choices)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
@@ -298,7 +300,13 @@ def gives_consent(text: str) -> bool:
 
 
 def _coerce_text(field: Field, text: str) -> Coerced:
-    return Coerced(text.strip(), text, None)
+    """Free text as written; a close spelling of a suggested choice is read as that choice."""
+    written = text.strip()
+    choice = match_choice(written, field.choices, field.choice_aliases) if field.choices else None
+    if choice is None:
+        return Coerced(written, text, None)
+    note = f"read '{written}' as '{choice}'" if _changed(written, choice) else None
+    return Coerced(choice, text, None, note)
 
 
 _COERCERS: dict[FieldKind, Callable[[Field, str], Coerced]] = {

@@ -50,13 +50,14 @@ from routing.schema import (
     CASE_TYPE,
     COMMON_FIELDS,
     CONTACT,
+    DEFAULT_TABLE,
     DESCRIPTION,
     MODULE,
     PRIORITY,
     SUBJECT,
     CaseType,
     CaseTypeSpec,
-    spec_for,
+    CaseTypeTable,
 )
 from routing.states import CaseStatus
 from routing.threads import ThreadMatch, Threads, case_from_our_message_id, match_thread, may_comment
@@ -91,6 +92,7 @@ class Policy:
     max_message_bytes: int
     today: dt.date
     department_for: Callable[[CaseType], str]
+    case_types: CaseTypeTable = DEFAULT_TABLE  # with the deployment's open lists (modules and the like)
     now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)
     secret: str = ""
     support_addresses: tuple[str, ...] = ()
@@ -264,7 +266,7 @@ def _follow_up(c: _Context, match: ThreadMatch, body: str, sender: ContactView |
     if contact is None or sender is None:
         return _refuse(c, "refused: the follow-up has no contact to file it for",
                        f"Case #{old.number} is closed; please send a new case.")
-    spec = spec_for(CaseType(old.case_type))
+    spec = c.policy.case_types.spec_for(CaseType(old.case_type))
     c.log.append(f"case #{old.number} was closed more than {c.policy.reopen_window.days} days ago: "
                  f"a new case follows it")
     draft = CaseDraft(spec=spec, account=AccountView(old.account_id, old.account_name), contact=contact,
@@ -293,7 +295,7 @@ def _case_type_named(c: _Context) -> Decision | None:
     form = c.submission.form
     if form.case_type is not None:
         c.log.append(f"case type {form.case_type} (from the {form.case_type_source} '{form.case_type_written}')")
-        c.spec = spec_for(CaseType(form.case_type))
+        c.spec = c.policy.case_types.spec_for(CaseType(form.case_type))
         return None
     problem = Problem(_why_no_case_type(c.submission), CASE_TYPE.label)
     return AskForInformation(reasons=c.reasons(f"needs information: {problem.message}"), reply_to=c.answer_sender,

@@ -32,7 +32,6 @@ from intake.store.models import InboundMessage, utcnow
 from parsers.submission import Submission, parse
 from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
-from routing.schema import FORMS
 from routing.states import Outcome
 
 __all__ = ["Preview", "Processed", "policy_for", "preview", "process_message", "process_stored", "replay"]
@@ -56,7 +55,7 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
     return Policy(own_addresses=frozenset((*config.support_addresses, config.from_address)),
                   max_message_bytes=config.max_message_bytes,
                   today=now.astimezone(config.timezone).date(),
-                  department_for=config.department_for,
+                  department_for=config.department_for, case_types=config.case_types,
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
                   reopen_window=dt.timedelta(days=conversations.reopen_window_days),
@@ -103,7 +102,7 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
             row = _claim(session, inbound_id)
             if row is None:
                 return None
-            submission = parse(row.raw, FORMS, row.envelope_sender)
+            submission = parse(row.raw, config.case_types.forms, row.envelope_sender)
             decision = decide(submission, views_over(session), policy_for(config, now))
             return act(decision, Acting(session, row, submission, config, now))
     except OperationalError as exc:
@@ -149,7 +148,7 @@ def replay(store: Store, config: Config, inbound_ids: Sequence[int]) -> list[Pro
 def preview(raw: bytes, session: Session | None, config: Config, now: dt.datetime | None = None) -> Preview:
     """What would happen to `raw`, decided against the database in `session` (or an empty one)."""
     now = now or utcnow()
-    submission = parse(raw, FORMS)
+    submission = parse(raw, config.case_types.forms)
     views: Views = views_over(session) if session is not None else EMPTY_VIEWS
     decision = decide(submission, views, policy_for(config, now))
     reply = None

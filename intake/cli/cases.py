@@ -77,7 +77,7 @@ def _print_case(detail: dict[str, Any]) -> None:
                 "billable", "created", "modified"):
         value = billable(detail[key]) if key == "billable" else shown(detail[key])
         out(f"  {key.replace('_', ' ').capitalize()}: {value}")
-    out(*case_fields(detail["description"], detail["fields"]))
+    out(*case_fields(detail["description"], detail["fields"], detail["fields_as_written"]))
     for attachment in detail["attachments"]:
         out(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
               f"sha256 {attachment['sha256'][:12]}…)")

@@ -25,6 +25,7 @@ from intake.mailout.templates import format_date, template_environment
 from parsers.fields import Field, FieldKind
 from parsers.message import bare_message_id
 from parsers.subject import case_tag, starts_with_reply_prefix
+from parsers.values import match_choice
 from routing.outcomes import (
     Answered,
     AskForInformation,
@@ -35,7 +36,7 @@ from routing.outcomes import (
     SendStatus,
     SendTemplates,
 )
-from routing.schema import CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec
+from routing.schema import CASE_TYPE, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec
 from routing.states import Reply
 from routing.threads import case_message_id_prefix, plus_address
 
@@ -121,6 +122,7 @@ class CaseSummary:
     fields: tuple[FormLine, ...]  # every field understood, in form order
     attachments: tuple[tuple[str, str], ...]  # (filename, readable size)
     follows_case: int | None = None  # the closed case a late reply was about
+    notes: tuple[str, ...] = ()  # one line each: how a value was filed, what to know about the request
 
 
 @dataclass(frozen=True)
@@ -207,8 +209,20 @@ def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
         submitted_by=draft.submitted_by.full_name if draft.on_behalf else "",
         fields=_understood_fields(draft),
         attachments=tuple((name, readable_size(size)) for name, size in answer.attachments),
-        follows_case=draft.follows_case)
+        follows_case=draft.follows_case, notes=_unlisted_notes(draft))
     return {"case": case}
+
+
+def _unlisted_notes(draft: CaseDraft) -> tuple[str, ...]:
+    """One line for each value that named nothing listed and was filed under the field's catch-all."""
+    notes = []
+    for field in draft.spec.all_fields:
+        written = " ".join(draft.fields_as_written.get(field.label, "").split())
+        if (field.unlisted is None or draft.fields.get(field.label) != field.unlisted or not written
+                or match_choice(written, field.choices, field.choice_aliases) is not None):
+            continue
+        notes.append(f"About the {field.label}: we filed this under {field.unlisted}; you wrote '{written}'.")
+    return tuple(notes)
 
 
 def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
@@ -218,7 +232,7 @@ def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
     if decision.case_type is None:
         lines = _form_lines(GENERIC_FIELDS, decision.prefill, None)
         return {"problems": problems, "sheet": None, "generic_lines": lines, "case_types": _all_sheets(config)}
-    spec = CASE_TYPES[decision.case_type]
+    spec = config.case_types.spec_for(decision.case_type)
     sheet = _sheet(spec, config, {**decision.prefill, CASE_TYPE.label: spec.case_type.value})
     return {"problems": problems, "sheet": sheet, "generic_lines": (), "case_types": ()}
 
@@ -230,7 +244,7 @@ def _refusal_values(answer: Answer, config: Config) -> dict[str, Any]:
 
 def _templates_values(answer: Answer, config: Config) -> dict[str, Any]:
     assert isinstance(answer.decision, SendTemplates)
-    sheets = tuple(_sheet(CASE_TYPES[t], config, {CASE_TYPE.label: t.value})
+    sheets = tuple(_sheet(config.case_types.spec_for(t), config, {CASE_TYPE.label: t.value})
                    for t in _template_types(answer.decision))
     return {"sheets": sheets}
 
@@ -327,7 +341,7 @@ def header_text(text: str) -> str:
 # --- case templates -----------------------------------------------------------------
 
 def _all_sheets(config: Config) -> tuple[TypeSheet, ...]:
-    return tuple(_sheet(spec, config, {}) for spec in CASE_TYPES.values())
+    return tuple(_sheet(spec, config, {}) for spec in config.case_types.case_types.values())
 
 
 def _sheet(spec: CaseTypeSpec, config: Config, values: Mapping[str, str]) -> TypeSheet:
