@@ -31,6 +31,7 @@ import re
 import quotequail
 from mailparser_reply import EmailReplyParser
 
+from parsers.inline_reply import answers_in_context, is_inline_reply
 from parsers.message import html_to_text
 
 __all__ = ["visible_reply"]
@@ -64,6 +65,9 @@ def visible_reply(text: str, html: str | None = None) -> str:
 def _strip_quotes(text: str) -> str:
     """Text above and below the quoted message, cut again at any reply header left."""
     unwrapped = quotequail.unwrap(text)
+    if is_inline_reply(text):
+        top = _cut_at_reply_header(unwrapped.get("text_top", "")) if unwrapped is not None else None
+        return answers_in_context(text, top)
     if unwrapped is not None:
         text = _join_paragraphs(unwrapped.get("text_top", ""), unwrapped.get("text_bottom", ""))
     return _cut_at_reply_header(_without_quoted_lines(text))
