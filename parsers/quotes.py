@@ -111,8 +111,9 @@ def _is_rendering_of(text: str, html: str) -> bool:
 # block only, and mail-parser-reply keeps quoted lines inside a reply.
 _QUOTED_LINE = re.compile(r"^[ \t]*>")
 
-# RFC 3676's signature separator. Many clients trim the trailing space.
-_SIGNATURE_SEPARATOR = re.compile(r"^-- ?$")
+# RFC 3676's signature separator. Many clients trim the trailing space, and
+# text converted from HTML indents it with its <div> ("  --"): any indentation counts.
+_SIGNATURE_SEPARATOR = re.compile(r"^[ \t]*-- ?[ \t]*$")
 
 # One-line footers that mobile and desktop mail apps add under the new text.
 # mail-parser-reply only knows some of them, and only through the signature
