@@ -24,6 +24,14 @@ class FieldKind(enum.Enum):
     PHONE = "phone"
     CONSENT = "consent"  # a written statement that must affirm (Written Permission)
 
+    @property
+    def single_line(self) -> bool:
+        """A date, a choice, an address or a phone number is one line: what follows it is not part of it."""
+        return self in _SINGLE_LINE_KINDS
+
+
+_SINGLE_LINE_KINDS = frozenset({FieldKind.DATE, FieldKind.ENUM, FieldKind.EMAIL, FieldKind.PHONE})
+
 
 # eq=False: a field is one object of the table, compared and hashed by identity,
 # so typed references (`spec.required`, `RequiredWhen.fields`) are sets of fields.
