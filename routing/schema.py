@@ -81,6 +81,10 @@ LISTED_MODULES = (
 NOT_APPLICABLE = "Not Applicable"
 MODULES = (*LISTED_MODULES, NOT_APPLICABLE)
 
+
+def _module_hint(modules: Sequence[str]) -> str:
+    return f"one of {'; '.join(modules)}; if yours is not listed, {NOT_APPLICABLE} (or write its name: it is kept)"
+
 TECHNICAL_SERVICES_TYPES = (
     "Existing Custom Project",
     "Custom Report, Report Card, or Transcript",
@@ -148,7 +152,7 @@ DESCRIPTION = Field("Description", FieldKind.MULTILINE, ("Details", "Issue Descr
 MODULE = Field("Module", FieldKind.ENUM, ("Campus Module", "Product Module"), choices=MODULES,
                choice_aliases={"N/A": NOT_APPLICABLE, "NA": NOT_APPLICABLE, "None": NOT_APPLICABLE,
                                "Gradebook": "Grade Book", "Grades": "Grade Book"},
-               unlisted=NOT_APPLICABLE, hint="; ".join(MODULES))
+               unlisted=NOT_APPLICABLE, hint=_module_hint(LISTED_MODULES))
 APPLICATION_TYPE = Field("Type", FieldKind.TEXT, ("Application Type",),
                          hint="the application the issue is in, e.g. Campus Application, Campus Learning")
 TECHNICAL_SERVICES_TYPE = Field("Type", FieldKind.ENUM, ("Request Kind", "Project Type"),
@@ -401,7 +405,8 @@ def case_type_table(lists: OpenLists | None = None) -> CaseTypeTable:
     if lists is None or lists == OpenLists():
         return DEFAULT_TABLE
     listed = {
-        MODULE: _listed(MODULE, (*lists.modules, NOT_APPLICABLE), "; ".join),
+        MODULE: _listed(MODULE, (*lists.modules, NOT_APPLICABLE),
+                        lambda choices: _module_hint([c for c in choices if c != NOT_APPLICABLE])),
         TECHNICAL_SERVICES_TYPE: _listed(TECHNICAL_SERVICES_TYPE, lists.technical_services_types, "; ".join),
         TRAINING_REQUEST_TYPE: _listed(TRAINING_REQUEST_TYPE, lists.training_request_types, _suggestions_hint),
     }

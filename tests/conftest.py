@@ -230,6 +230,10 @@ class Intake:
             raws = [p.read_bytes() for p in files]
         return [email.message_from_bytes(raw, policy=email_policy.default) for raw in raws]  # type: ignore[misc]
 
+    def last_reply_prose(self) -> str:
+        """The last reply's text with its line wrapping undone: for finding a sentence in it."""
+        return " ".join(self.last_reply_text().split())
+
     def last_reply_text(self) -> str:
         replies = self.outbox()
         assert replies, "no reply was queued"

@@ -20,7 +20,7 @@ def _outcome(intake: Intake, raw: bytes, expected: str) -> str:
     assert ran.code == 0, ran.err
     last = intake.last_outcome()
     assert last["outcome"] == expected, (last, ran.out)
-    return intake.last_reply_text()
+    return intake.last_reply_prose()
 
 
 def _restore(permission: str | None, lost: str) -> str:

@@ -24,7 +24,7 @@ from intake.config import Config
 from intake.mailout.templates import format_date, template_environment
 from parsers.fields import Field, FieldKind
 from parsers.message import bare_message_id
-from parsers.subject import case_tag, starts_with_reply_prefix
+from parsers.subject import case_tag, case_type_prefix, starts_with_reply_prefix
 from parsers.values import match_choice
 from routing.outcomes import (
     Answered,
@@ -109,6 +109,7 @@ class CaseSummary:
     """A created case, as the acknowledgement shows it."""
 
     number: int | str
+    subject: str
     case_type: str
     priority: str
     priority_note: str
@@ -170,10 +171,19 @@ def compose_answer(answer: Answer, config: Config) -> EmailMessage:
     headers = MailHeaders(to=decision.reply_to, subject=answer_subject(answer), case_number=answer.case_number,
                         in_reply_to=answer.original.message_id, references=answer.original.references,
                         auto_submitted=decision.reply.auto_submitted)
-    values = {"to_name": decision.reply_to[0][0],
+    values = {"to_name": greeting_name(decision.reply_to[0][0]),
               "original_subject": answer.original.subject.strip() or "(no subject)",
+              "original_topic": case_type_prefix(answer.original.subject)[1] or "(no subject)",
               **_ANSWER_VALUES[type(decision)](answer, config)}
     return render(decision.reply, values, headers, config)
+
+
+def greeting_name(name: str) -> str:
+    """A name as a greeting says it: "Morris, Zack" (as Outlook writes a From) is "Zack Morris"."""
+    family, comma, given = header_text(name).partition(",")
+    if comma and given.strip() and "," not in given and len(family.split()) <= 2:
+        return f"{given.strip()} {family.strip()}"
+    return header_text(name)
 
 
 def answer_subject(answer: Answer) -> str:
@@ -202,7 +212,7 @@ def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
     draft = answer.decision.draft
     number: int | str = answer.case_number if answer.case_number is not None else "NEW"
     case = CaseSummary(
-        number=number, case_type=draft.spec.case_type.value, priority=draft.priority,
+        number=number, subject=draft.subject, case_type=draft.spec.case_type.value, priority=draft.priority,
         priority_note=draft.priority_note or "", department=draft.department, billable=draft.billable,
         created=_format_created(answer.case_created, config), account=draft.account.name,
         contact=draft.contact.full_name, contact_email=draft.contact.email,
@@ -288,7 +298,7 @@ def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], va
     headers = MailHeaders(to=recipients, subject=f"{case_tag(case.number)} {case.subject}", case_number=case.number,
                         in_reply_to=case.in_reply_to, references=case.references,
                         auto_submitted=kind.auto_submitted)
-    values = {"to_name": recipients[0][0] if len(recipients) == 1 else "", "case_number": case.number,
+    values = {"to_name": greeting_name(recipients[0][0]) if len(recipients) == 1 else "", "case_number": case.number,
               "case_subject": case.subject, **values}
     return render(kind, values, headers, config)
 
