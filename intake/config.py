@@ -14,6 +14,7 @@ one folder, `[intake] data_dir`, unless a setting puts it elsewhere.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -122,6 +123,8 @@ class Config:
     # Authentication-Results headers from these servers (our own MTA) are believed.
     trusted_authserv_ids: tuple[str, ...] = ()
     departments: dict[CaseType, str] = field(default_factory=dict)
+    # A department's address gets a notice of each new case routed to it and of each contact reply on one.
+    department_addresses: dict[str, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig | None = None
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
@@ -133,6 +136,11 @@ class Config:
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
         return self.departments.get(case_type, spec_for(case_type).department)
+
+    def department_address(self, department: str) -> str | None:
+        """The address of `department` (compared without case), or None when it has none."""
+        wanted = department.strip().casefold()
+        return next((a for name, a in self.department_addresses.items() if name.casefold() == wanted), None)
 
     @property
     def message_id_domain(self) -> str:
@@ -215,6 +223,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         trusted_authserv_ids=tuple(str(i).strip().lower() for i in general.get("trusted_authserv_ids", [])),
         outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
+        department_addresses=_department_addresses(data.get("departments", {}), addresses, where),
         smtp=_smtp(data.get("smtp", {}), base, where),
         relay=_relay(data.get("outgoing", {}), base, where),
         delivery=_delivery(data.get("outgoing", {}), where),
@@ -400,6 +409,8 @@ def _departments(table: dict[str, Any], where: str) -> dict[CaseType, str]:
     by_name = {t.value.lower(): t for t in CaseType}
     result: dict[CaseType, str] = {t: spec_for(t).department for t in CaseType}
     for name, department in table.items():
+        if isinstance(department, dict):
+            continue  # a department's own settings: [departments."Hosting Operations"]
         case_type = by_name.get(name.strip().lower())
         if case_type is None:
             raise ConfigError(f"{where}: [departments] {name!r} is not a case type; "
@@ -408,3 +419,32 @@ def _departments(table: dict[str, Any], where: str) -> dict[CaseType, str]:
             raise ConfigError(f"{where}: [departments] {name!r} needs a department name")
         result[case_type] = department.strip()
     return result
+
+
+_DEPARTMENT_KEYS = {"address"}
+
+
+def _department_addresses(table: dict[str, Any], support: tuple[str, ...], where: str) -> dict[str, str]:
+    """Department name → the address its notices go to, from ``[departments."NAME"] address = ...``."""
+    routed = {name.casefold() for name in _departments(table, where).values()}
+    result: dict[str, str] = {}
+    for name, settings in table.items():
+        if not isinstance(settings, dict):
+            continue
+        what = f"{where}: [departments.{name!r}]"
+        unknown = set(settings) - _DEPARTMENT_KEYS
+        if unknown:
+            raise ConfigError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; known: address")
+        if name.strip().casefold() not in routed:
+            raise ConfigError(f"{what}: no case type is routed to {name!r}; departments: "
+                              f"{', '.join(sorted(set(_departments(table, where).values())))}")
+        address = str(settings.get("address", "")).strip().lower()
+        if not _ADDRESS.match(address):
+            raise ConfigError(f"{what}: address must be one email address, like hosting@district-support.example")
+        if address in support:
+            raise ConfigError(f"{what}: address {address} is a support address; notices would come back as mail")
+        result[name.strip()] = address
+    return result
+
+
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")

@@ -55,6 +55,7 @@ class Reply(enum.StrEnum):
     COMMENT = "comment"  # a staff comment, mailed to the contact on the case's thread
     RESOLUTION = "resolution"
     CONTACT_CHANGE = "contact_change"  # an approved Modify Support Contacts case
+    DEPARTMENT_NOTICE = "department_notice"  # to a department's address: a new case, a contact's reply
 
     @property
     def automatic(self) -> bool:
