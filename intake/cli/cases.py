@@ -90,9 +90,9 @@ def _print_case(detail: dict[str, Any]) -> None:
         value = billable(detail[key]) if key == "billable" else shown(detail[key])
         out(f"  {key.replace('_', ' ').capitalize()}: {value}")
     out(*case_fields(detail["description"], detail["fields"], detail["fields_as_written"]))
-    for attachment in detail["attachments"]:
-        out(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
-              f"sha256 {attachment['sha256'][:12]}…)")
+    for index, attachment in enumerate(detail["attachments"], start=1):
+        out(f"  Attachment {index}: {attachment['filename']} ({attachment['content_type']}, "
+            f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)")
     if detail["linked_cases"]:
         out("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
     if detail["resolution"]:
