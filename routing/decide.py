@@ -11,6 +11,7 @@ and `intake ingest --dry-run` prints it.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -339,7 +340,10 @@ def _the_case(c: _Context) -> Decision:
         problems += check(case)
     if problems or not isinstance(account, AccountView) or not isinstance(contact, ContactView):
         return _problems(c, spec, problems)
-    return _create(c, _draft(c, spec, account, contact, sender), f"case created: {spec.case_type.value}")
+    notes = tuple(line for note in spec.notes for line in note(case))
+    c.log.extend(f"note for the contact: {line}" for line in notes)
+    draft = dataclasses.replace(_draft(c, spec, account, contact, sender), notes=notes)
+    return _create(c, draft, f"case created: {spec.case_type.value}")
 
 
 def _written(c: _Context, label: str) -> str | None:

@@ -43,6 +43,7 @@ class CaseDraft:
     department: str
     attachments: tuple[Attachment, ...]
     follows_case: int | None = None  # a late reply to this closed case made the new one
+    notes: tuple[str, ...] = ()  # what the contact should know about the case, from the type's notes
 
     @property
     def billable(self) -> bool:

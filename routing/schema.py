@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from parsers.fields import Field, FieldKind, FormSchema
-from routing.checks import CaseCheck, loss_within_retention, needs_schema_bootcamp
+from routing.checks import CaseCheck, CaseNote, backed_up_nightly, loss_within_retention, needs_schema_bootcamp
 
 
 class ContactType(enum.StrEnum):
@@ -266,6 +266,7 @@ class CaseTypeSpec:
     filed_by: frozenset[ContactType]
     required_when: tuple[RequiredWhen, ...] = ()
     checks: tuple[CaseCheck, ...] = ()  # the type's own rules, run after the generic ones
+    notes: tuple[CaseNote, ...] = ()  # what the acknowledgement tells the contact about a case made all the same
     allows_critical: bool = False  # Priority Critical is for outages only
     changes_contacts: bool = False  # approving the case applies it to the contact registry
 
@@ -289,13 +290,13 @@ class CaseTypeSpec:
 def _spec(case_type: CaseType, description: str, department: str, fields: tuple[Field, ...],
           required: tuple[Field, ...] = (), *, billable: bool = False,
           filed_by: frozenset[ContactType] | None = None, required_when: tuple[RequiredWhen, ...] = (),
-          checks: tuple[CaseCheck, ...] = (), allows_critical: bool = False,
+          checks: tuple[CaseCheck, ...] = (), notes: tuple[CaseNote, ...] = (), allows_critical: bool = False,
           changes_contacts: bool = False) -> CaseTypeSpec:
     if filed_by is None:
         # Technical contacts may not ask for anything that may be billed.
         filed_by = AUTHORIZED_ONLY if billable else frozenset({ContactType.AUTHORIZED, ContactType.TECHNICAL})
     return CaseTypeSpec(case_type, description, department, billable, fields,
-                        frozenset((SUBJECT, DESCRIPTION) + required), filed_by, required_when, checks,
+                        frozenset((SUBJECT, DESCRIPTION) + required), filed_by, required_when, checks, notes,
                         allows_critical, changes_contacts)
 
 
@@ -316,7 +317,8 @@ CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
           "Hosting Operations",
           (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
           (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
-          checks=(loss_within_retention(APPROXIMATE_DATE_OF_LOSS, DATA_RETENTION_DAYS),)),
+          checks=(loss_within_retention(APPROXIMATE_DATE_OF_LOSS, DATA_RETENTION_DAYS),),
+          notes=(backed_up_nightly(APPROXIMATE_DATE_OF_LOSS),)),
     _spec(CaseType.SERVER_ISSUE, "Report an issue with your campus server.", "Hosting Operations",
           (MODULE, ERROR_MESSAGE, ISSUE_BEGAN), (MODULE,)),
     _spec(CaseType.SERVER_ACCESS, "Request Server, SQL Server, or SSRS Access.", "Hosting Operations",

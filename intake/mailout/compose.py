@@ -219,7 +219,7 @@ def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
         submitted_by=draft.submitted_by.full_name if draft.on_behalf else "",
         fields=_understood_fields(draft),
         attachments=tuple((name, readable_size(size)) for name, size in answer.attachments),
-        follows_case=draft.follows_case, notes=_unlisted_notes(draft))
+        follows_case=draft.follows_case, notes=_unlisted_notes(draft) + draft.notes)
     return {"case": case}
 
 
