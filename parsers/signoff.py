@@ -7,22 +7,43 @@ block, "Sent from my iPhone") are not part of it. The reply-parsing libraries
 in use (quotequail, mail-parser-reply) find quoted history; mail-parser-reply
 also guesses signatures, but it cuts at any line starting with "Thanks," or
 "- " and loses real text (see ``parsers.quotes``), so the sign-off is found
-here, only after a blank line and only where what follows is short. Pure
-functions on lines.
+here, only after a blank line and only where what follows is short, with the
+library's own lists of sign-offs in the languages we read (Mit freundlichen
+Grüßen, Cordialement, Saludos, …) beside ours. Pure functions on lines.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
+from mailparser_reply.constants import MAIL_LANGUAGES
+
+from parsers.quotes import REPLY_HEADER_LANGUAGES
+
 __all__ = ["MAX_SIGN_OFF_LINES", "drop_sign_off", "is_closing"]
 
-# "Thanks," "Kind regards" "Thank you!" alone on a line, or followed by a name on the same
-# line ("Thanks, Kelly", "Cheers - Zack"). The name is capitalised, so "Thanks, that worked." is no closing.
+# English closings districts write, beside mail-parser-reply's own lists of
+# sign-offs in the languages read for reply headers (`parsers.quotes`).
+_OUR_CLOSINGS = ("thanks(?: so much| again| in advance)?", "thank you(?: so much| again| in advance)?", "many thanks",
+                 "thx", "ty", "regards", "best", "best regards", "kind regards", "warm regards", "warmest regards",
+                 "best wishes", "all the best", "sincerely", "respectfully", "cheers", "take care")
+
+
+def _library_closings() -> tuple[str, ...]:
+    """mail-parser-reply's sign-off patterns, less their trailing commas and the non-word ones ('/\\w+')."""
+    found = []
+    for language in REPLY_HEADER_LANGUAGES:
+        for pattern in MAIL_LANGUAGES.get(language, {}).get("signatures", []):
+            pattern = pattern.rstrip(",").strip()
+            if pattern[:1].isalpha() or pattern.startswith("(?:"):
+                found.append(pattern)
+    return tuple(found)
+
+
+# A closing alone on a line, or followed by a name on the same line ("Thanks, Kelly", "Cheers - Zack").
+# The name is capitalised, so "Thanks, that worked." is no closing.
 _CLOSING = re.compile(
-    r"^(?i:thanks(?: so much| again| in advance)?|thank you(?: so much| again| in advance)?|many thanks|thx|ty"
-    r"|regards|best|best regards|kind regards|warm regards|warmest regards|best wishes|all the best"
-    r"|sincerely|respectfully|cheers|take care)"
+    r"^(?i:" + "|".join((*_OUR_CLOSINGS, *_library_closings())) + r")"
     r"\s*[,.!]?(?:\s*[-–—]?\s*[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,2})?\s*$"
 )
 # A sign-off, or a signature block, is at most this many lines.

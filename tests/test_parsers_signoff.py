@@ -10,7 +10,8 @@ from routing.schema import FORMS
 
 
 @pytest.mark.parametrize("line", ["Thanks,", "Thank you!", "Kind regards", "Regards, Zack", "Cheers - Kelly",
-                                  "Best wishes,", "thanks so much"])
+                                  "Best wishes,", "thanks so much", "Mit freundlichen Grüßen", "Cordialement,",
+                                  "Saludos, Ana", "Med vänliga hälsningar"])
 def test_closings(line: str) -> None:
     assert is_closing(line)
 
