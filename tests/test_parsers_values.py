@@ -216,7 +216,8 @@ def test_abbreviated_choice_is_matched_when_only_one_choice_fits() -> None:
 
 
 def test_unknown_choice_suggests_the_closest() -> None:
-    error = coerce(schema.AREA_OF_RESPONSIBILITY, "Fod Srvc").error
-    assert error is not None and "not one of the Area of Responsibility choices" in error
+    error = coerce(schema.AREA_OF_RESPONSIBILITY, "SIS, Food Svc").error
+    assert error is not None and error.startswith("'Food Svc' is not one of the Area of Responsibility choices "
+                                                  "we know. Did you mean Food Service for 'Food Svc'?")
     error = coerce(schema.CONTACT_TYPE, "Techncal staff").error
     assert error is not None and "Did you mean Technical?" in error
