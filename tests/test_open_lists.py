@@ -99,3 +99,15 @@ def test_free_text_fields_take_what_is_written(intake: Intake) -> None:
         "Preferred Training Date: 12/31/2099\n"
         "Description: Our four counselors need to learn the scheduling board.\n")))
     assert intake.show(1)["fields"]["Request Type"] == "Scheduling board training for counselors"
+
+
+def test_a_gmail_question_about_enrollment_is_filed_under_not_applicable(intake: Intake) -> None:
+    ran = intake.run("ingest", str(DATA / "mail" / "module-not-listed.eml"))
+    assert "case_created #1" in ran.out, ran.out
+    case = intake.show(1)
+    assert (case["module"], case["fields_as_written"]["Module"]) == ("Not Applicable", "Enrollment")
+    assert case["fields"]["Location within Product"] == "Student Information > General > Enrollments"
+    assert case["description"].endswith("without losing the attendance?")  # the sign-off is not part of it
+    text = intake.last_reply_prose()
+    assert "About the Module: we filed this under Not Applicable; you wrote 'Enrollment'." in text
+    assert "Thanks, Kelly" not in text
