@@ -191,7 +191,7 @@ _KNOWN = {
                  "give_up_hours"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
-    "departments": None,  # keys are case types, checked below
+    "departments": None,  # case types, and departments' own tables; checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls"},
     "imap": None,  # an array of tables, checked in _imap
     "case_types": {"modules", "technical_services_types", "training_request_types"},

@@ -164,7 +164,8 @@ def _strip_signature(text: str) -> str:
         if _SIGNATURE_SEPARATOR.match(line):
             lines = lines[:index]
             break
-    while lines and (not lines[-1].strip() or _is_app_footer(lines[-1])):
+    # A quoted line left last is the context of an inline answer that was only a footer or a signature.
+    while lines and (not lines[-1].strip() or _is_app_footer(lines[-1]) or _QUOTED_LINE.match(lines[-1])):
         lines.pop()
     return _tidy("\n".join(lines))
 

@@ -135,7 +135,7 @@ def _coerce_multi_choice(field: Field, text: str) -> Coerced:
     if unknown:
         names = " and ".join(f"'{u}'" for u in unknown)
         verb = "is" if len(unknown) == 1 else "are"
-        close = [f"{' or '.join(found)} for '{u}'" for u in unknown if (found := suggestions(u, field.choices))]
+        close = [f"{' or '.join(near)} for '{u}'" for u in unknown if (near := suggestions(u, field.choices))]
         hint = f" Did you mean {'; '.join(close)}?" if close else ""
         return Coerced(None, text, f"{names} {verb} not one of the {field.label} choices we know.{hint} "
                                    f"Choose one or more of: {_choice_list(field)}")
