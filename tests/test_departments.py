@@ -53,6 +53,7 @@ def test_a_new_case_reaches_its_department_on_the_case_thread(routed: Intake) ->
     assert "routed to Hosting Operations" in _text(ack)
     kinds = {m["kind"] for m in routed.outbox()}
     assert kinds == {"acknowledgement", "department_notice"}
+    assert f"Hosting Operations told at {HOSTING}" in routed.last_outcome()["reasons"]
 
 
 def test_a_contact_reply_reaches_the_department(routed: Intake) -> None:
@@ -110,3 +111,17 @@ def test_the_simple_form_still_routes(tmp_path: Path, database_url: str, capsys:
     assert instance.show(1)["department"] == "Network Operations Center"
     [notice] = _received_by(instance, "noc@district-support.example")
     assert notice["Subject"] == "[Case #1] Campus is down"
+
+
+def test_a_department_address_that_is_a_contact_is_never_written_to(
+        tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str],
+        relay: tuple[CapturingRelay, int]) -> None:
+    kelly = "kelly.kapowski@bayside.example"  # a contact of the district, misconfigured as the department
+    settings = f'[departments."Hosting Operations"]\naddress = "{kelly}"\n'
+    instance = Intake(tmp_path, database_url, capsys, relay=relay, extra_config=settings)
+    assert instance.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+    assert "case_created #1" in instance.run("ingest", str(OUTAGE)).out
+    assert _received_by(instance, kelly) == []
+    assert "department_notice" not in {m["kind"] for m in instance.outbox()}
+    assert (f"no notice to Hosting Operations: its address {kelly} is a contact's, and department notices never "
+            "go to contacts") in instance.last_outcome()["reasons"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import enum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.mailout.compose import CaseThread, compose_case_mail, display_value
 from intake.mailout.outbox import case_thread, enqueue
-from intake.store.models import Case, Comment, OutboundMessage
+from intake.store.models import Case, Comment, Contact
 from routing.schema import CaseType
 from routing.states import Reply
 
@@ -29,19 +30,26 @@ class DepartmentEvent(enum.StrEnum):
 
 
 def tell_department(session: Session, case: Case, event: DepartmentEvent, config: Config, *,
-                    started_by: str | None = None, comment: Comment | None = None) -> OutboundMessage | None:
-    """Queue the notice of `event` to the address of the case's department; None when it has none.
+                    started_by: str | None = None, comment: Comment | None = None) -> str | None:
+    """Queue the notice of `event` to the address of the case's department, and say so for the message's
+    reasons; None when the department has no address.
 
     ``started_by`` is the Message-ID of the contact's message that made the
-    case, so that the first notice is already on the case's thread.
+    case, so that the first notice is already on the case's thread. An
+    address that is a contact's is not written to: notices never go to
+    contacts, whatever the configuration says.
     """
     address = config.department_address(case.department)
     if address is None:
         return None
+    if session.scalar(select(Contact.id).where(Contact.email == address)) is not None:
+        return (f"no notice to {case.department}: its address {address} is a contact's, and department "
+                f"notices never go to contacts")
     recipients = ((case.department, address),)
     message = compose_case_mail(Reply.DEPARTMENT_NOTICE, _thread(case, started_by), recipients,
                                 _values(case, event, comment, config), config)
-    return enqueue(session, message, Reply.DEPARTMENT_NOTICE, [address], case=case)
+    enqueue(session, message, Reply.DEPARTMENT_NOTICE, [address], case=case)
+    return f"{case.department} told at {address}"
 
 
 def _thread(case: Case, started_by: str | None) -> CaseThread:

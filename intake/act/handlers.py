@@ -117,8 +117,9 @@ def answer_of(decision: Answered, message: ParsedMessage, case: Case | None = No
 
 def _create_case(decision: CreateCase, acting: Acting) -> Done:
     case = store_case(acting.session, decision.draft, acting.row.id)
-    tell_department(acting.session, case, DepartmentEvent.NEW_CASE, acting.config, started_by=acting.row.message_id)
-    return Done(case=case)
+    told = tell_department(acting.session, case, DepartmentEvent.NEW_CASE, acting.config,
+                           started_by=acting.row.message_id)
+    return Done(case=case, reasons=(told,) if told else ())
 
 
 def store_case(session: Session, draft: CaseDraft, inbound_id: int) -> Case:
@@ -147,7 +148,8 @@ def _add_comment(decision: AddComment, acting: Acting) -> Done:
     else:
         comment = contact_comment(acting.session, case, draft.author, draft.body, draft.attachments, acting.row.id,
                                   draft.reopens)
-        tell_department(acting.session, case, DepartmentEvent.CONTACT_REPLY, acting.config, comment=comment)
+        told = tell_department(acting.session, case, DepartmentEvent.CONTACT_REPLY, acting.config, comment=comment)
+        return Done(case=case, reasons=(told,) if told else ())
     return Done(case=case)
 
 
