@@ -63,7 +63,9 @@ def test_the_status_mail_underlines_match_their_headings(intake: Intake) -> None
     intake.ingest(compose(ZACK, "status"))
     text = intake.last_reply_text()
     _underlines_match(text)
+    _tidy(text)
     assert "Closed in the last 90 days\n--------------------------\n" in text.replace("\r\n", "\n")
+    assert f"#1 new, Medium {LONG_SUBJECT}" in intake.last_reply_prose()
 
 
 def test_needs_information_quotes_the_subject_without_its_prefix_and_stays_tidy(intake: Intake) -> None:
