@@ -31,8 +31,11 @@ class DepartmentEvent(enum.StrEnum):
 
 def tell_department(session: Session, case: Case, event: DepartmentEvent, config: Config, *,
                     started_by: str | None = None, comment: Comment | None = None) -> str | None:
-    """Queue the notice of `event` to the address of the case's department, and say so for the message's
-    reasons; None when the department has no address.
+    """Queue the notice of `event` to the address of the case's department.
+
+    Returns a reason for the message's record when the notice could not be
+    sent; None when it was queued (the outbox shows it) or the department has
+    no address.
 
     ``started_by`` is the Message-ID of the contact's message that made the
     case, so that the first notice is already on the case's thread. An
@@ -49,7 +52,7 @@ def tell_department(session: Session, case: Case, event: DepartmentEvent, config
     message = compose_case_mail(Reply.DEPARTMENT_NOTICE, _thread(case, started_by), recipients,
                                 _values(case, event, comment, config), config)
     enqueue(session, message, Reply.DEPARTMENT_NOTICE, [address], case=case)
-    return f"{case.department} told at {address}"
+    return None
 
 
 def _thread(case: Case, started_by: str | None) -> CaseThread:
