@@ -79,3 +79,14 @@ def test_needs_information_quotes_the_subject_without_its_prefix_and_stays_tidy(
 def test_an_outlook_name_is_greeted_in_the_right_order(intake: Intake) -> None:
     intake.ingest(compose('"Morris, Zack" <zack.morris@bayside.example>', "[Ask a Question] Households", QUESTION))
     assert intake.last_reply_text().startswith("Hello Zack Morris,")
+
+
+def test_wrapping_leaves_quotes_and_indented_lines_as_written() -> None:
+    from intake.mailout.templates import wrap_prose
+    quote = "> " + "a quoted question that is long enough to be wrapped by anything that wraps " * 2
+    log = "    at GradeBook.post (gradebook.js:12) " * 3
+    prose = "word " * 30
+    wrapped = wrap_prose("\n".join([quote, log, prose.strip()]))
+    lines = wrapped.split("\n")
+    assert lines[:2] == [quote, log]
+    assert all(len(line) <= 72 for line in lines[2:]) and len(lines) > 3

@@ -12,6 +12,7 @@ rest, including the partials they extend, from the built-ins.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,7 @@ REQUIRED = ("acknowledgement.txt", "acknowledgement.html", "needs_information.tx
 
 # Plain-text mail is read in terminals and quoted in replies: prose is wrapped to this width.
 TEXT_WIDTH = 72
+_PREFORMATTED = re.compile(r"^[ \t>]")
 
 
 def format_date(value: dt.date | dt.datetime) -> str:
@@ -47,10 +49,11 @@ def wrap_prose(text: str, width: int = TEXT_WIDTH) -> str:
 
     Applied after the values are in (`{% filter wrap %}`), so a long subject
     or name makes tidy lines instead of a ragged paragraph; the templates
-    write each paragraph on one line.
+    write each paragraph on one line. Lines that start with a space or a tab
+    (a pasted log, an indented list) or with ">" (a quote) are left as they are.
     """
-    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) if line.strip()
-                     else line for line in text.split("\n"))
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     if line.strip() and not _PREFORMATTED.match(line) else line for line in text.split("\n"))
 
 
 def underline(heading: str) -> str:
