@@ -92,7 +92,7 @@ def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None) -> 
 def read_form(template: TemplateParse, subject: SubjectParts, forms: FormSchema) -> Form:
     """The template's values typed for the case type it names; untyped when it names none we know."""
     named = template.get(forms.case_type.label)
-    written, source = ((named.text, f"{forms.case_type.label} field") if named and named.text
+    written, source = ((field_text(named, forms.case_type), f"{forms.case_type.label} field") if named and named.text
                        else (subject.type_prefix, "subject prefix"))
     case_type = match_choice(written, forms.case_type.choices, forms.case_type.choice_aliases) if written else None
     if case_type is None:

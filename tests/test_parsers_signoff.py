@@ -62,3 +62,10 @@ def test_multi_line_values_run_to_the_next_label_and_lose_shared_indentation() -
 def test_an_indented_signature_separator_ends_the_text() -> None:
     values = _values("  Description: It broke.\n  More.\n  --\n  Zack Morris\n  Technology Director\n")
     assert values["Description"] == "It broke.\nMore."
+
+
+def test_the_case_type_line_is_its_own_line_only() -> None:
+    raw = compose("Zack Morris <zack.morris@bayside.example>", "Households", (
+        "Case Type: Ask a Question\nI could not find the report anywhere.\nModule: Census\n"
+        "Description: Where is the household report?\n"))
+    assert parse(raw, FORMS).form.case_type == "Ask a Question"
