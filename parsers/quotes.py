@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import re
 
+import lxml.etree
+import lxml.html
 import quotequail
 from mailparser_reply import EmailReplyParser
 
@@ -55,7 +57,9 @@ def visible_reply(text: str, html: str | None = None) -> str:
     Never empty while the reply holds any line that is not ``>``-quoted.
     """
     text = _normalise(text)
-    source = _html_new_text(html) if html and _is_rendering_of(text, html) else None
+    rendered = bool(html) and _is_rendering_of(text, html or "")
+    inline = _html_inline_reply(html) if html and rendered else None
+    source = inline if inline is not None else _html_new_text(html) if html and rendered else None
     new = _strip_signature(_strip_quotes(source if source is not None else text))
     return new if new else _without_quoted_lines(text)
 
@@ -97,6 +101,33 @@ def _html_new_text(html: str) -> str | None:
         return None
     parts = (html_to_text(unwrapped[key]) for key in ("html_top", "html_bottom") if unwrapped.get(key))
     return _join_paragraphs(*parts)
+
+
+def _html_inline_reply(html: str) -> str | None:
+    """An HTML-only reply that answers between <blockquote>s, as text with the quotes as ``>`` lines
+    (for `parsers.inline_reply`); None when it is no such reply.
+
+    inscriptis renders a blockquote as indented text, which loses where the
+    quote ends; so each blockquote, innermost first, is rendered on its own
+    and put back as ``>``-prefixed preformatted lines. The indentation of the
+    rest is only that of the HTML's nesting and is dropped.
+    """
+    if "<blockquote" not in html.lower():
+        return None
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for quote in reversed(list(root.iter("blockquote"))):
+        inner = html_to_text(lxml.html.tostring(quote, encoding="unicode"))
+        lines = lxml.html.Element("pre")
+        lines.text = "\n".join(f"> {line.strip()}".rstrip() for line in inner.split("\n"))
+        lines.tail = quote.tail
+        parent = quote.getparent()
+        if parent is not None:
+            parent.replace(quote, lines)
+    text = "\n".join(line.strip() for line in html_to_text(lxml.html.tostring(root, encoding="unicode")).split("\n"))
+    return _normalise(text) if is_inline_reply(text) else None
 
 
 def _is_rendering_of(text: str, html: str) -> bool:
