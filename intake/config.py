@@ -14,6 +14,7 @@ one folder, `[intake] data_dir`, unless a setting puts it elsewhere.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from intake.notify.settings import NotificationSettings, notification_settings
 from intake.store.urls import sqlite_file, sqlite_url
 from parsers.limits import MIB, Limits
 from routing.authenticity import SenderAuth
-from routing.schema import CaseType, spec_for
+from routing.schema import DEFAULT_TABLE, CaseType, CaseTypeTable, OpenLists, case_type_table, spec_for
 
 DEFAULT_CONFIG_NAME = "config.toml"
 # The system-wide file, looked for last (a module constant, so that a test can look elsewhere).
@@ -178,16 +179,25 @@ class Config:
     health: HealthThresholds = field(default_factory=HealthThresholds)
     dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
+    # A department's address gets a notice of each new case routed to it and of each contact reply on one.
+    department_addresses: dict[str, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig | None = None
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
     imap: tuple[ImapMailbox, ...] = ()
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    # The case-type table with the deployment's open lists ([case_types]: modules and the like).
+    case_types: CaseTypeTable = DEFAULT_TABLE
 
     def department_for(self, case_type: CaseType) -> str:
         """The configured department, or the schema's default for the type."""
         return self.departments.get(case_type, spec_for(case_type).department)
+
+    def department_address(self, department: str) -> str | None:
+        """The address of `department` (compared without case), or None when it has none."""
+        wanted = department.strip().casefold()
+        return next((a for name, a in self.department_addresses.items() if name.casefold() == wanted), None)
 
     @property
     def message_id_domain(self) -> str:
@@ -242,10 +252,11 @@ _KNOWN = {
     "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
-    "departments": None,  # keys are case types, checked below
+    "departments": None,  # case types, and departments' own tables; checked below
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls", "max_sessions", "max_recipients"},
     "imap": None,  # an array of tables, checked in _imap
     "notifications": None,  # checked by intake.notify.settings
+    "case_types": {"modules", "technical_services_types", "training_request_types"},
 }
 _IMAP_KEYS = {"name", "host", "port", "security", "username", "password_env", "password_file", "oauth2_token_file",
               "oauth2_token_command", "folder", "after", "move_to", "poll_seconds", "idle"}
@@ -283,12 +294,14 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         dkim_signing=_dkim_signing(data.get("outgoing", {}), base, general.get("from_address", addresses[0]), where),
         outgoing_maildir=_path(data.get("outgoing", {}).get("maildir"), base) or data_dir / "outgoing",
         departments=_departments(data.get("departments", {}), where),
+        department_addresses=_department_addresses(data.get("departments", {}), addresses, where),
         smtp=_smtp(data.get("smtp", {}), base, where),
         relay=_relay(data.get("outgoing", {}), base, where),
         delivery=_delivery(data.get("outgoing", {}), where),
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
         imap=tuple(_imap(entry, base, where, n) for n, entry in enumerate(data.get("imap", []), start=1)),
         notifications=_notifications(data.get("notifications", {}), base, where),
+        case_types=case_type_table(_open_lists(data.get("case_types", {}), where)),
     )
 
 
@@ -346,6 +359,17 @@ def _notifications(table: Any, base: Path, where: str) -> NotificationSettings:
         return notification_settings(table, base)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: [notifications] {exc}") from exc
+
+
+def _open_lists(table: dict[str, Any], where: str) -> OpenLists:
+    """The lists the seed leaves open; a list left out keeps the shipped one."""
+    given = {}
+    for key, value in table.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value) or not value:
+            raise ConfigError(f"{where}: [case_types] {key} must be a list of names, "
+                              f"e.g. [\"Attendance\", \"Grade Book\"]")
+        given[key] = tuple(v.strip() for v in value)
+    return OpenLists(**given)
 
 
 def _template_dir(value: str | None, base: Path, where: str) -> Path | None:
@@ -522,6 +546,8 @@ def _departments(table: dict[str, Any], where: str) -> dict[CaseType, str]:
     by_name = {t.value.lower(): t for t in CaseType}
     result: dict[CaseType, str] = {t: spec_for(t).department for t in CaseType}
     for name, department in table.items():
+        if isinstance(department, dict):
+            continue  # a department's own settings: [departments."Hosting Operations"]
         case_type = by_name.get(name.strip().lower())
         if case_type is None:
             raise ConfigError(f"{where}: [departments] {name!r} is not a case type; "
@@ -530,3 +556,32 @@ def _departments(table: dict[str, Any], where: str) -> dict[CaseType, str]:
             raise ConfigError(f"{where}: [departments] {name!r} needs a department name")
         result[case_type] = department.strip()
     return result
+
+
+_DEPARTMENT_KEYS = {"address"}
+
+
+def _department_addresses(table: dict[str, Any], support: tuple[str, ...], where: str) -> dict[str, str]:
+    """Department name → the address its notices go to, from ``[departments."NAME"] address = ...``."""
+    routed = {name.casefold() for name in _departments(table, where).values()}
+    result: dict[str, str] = {}
+    for name, settings in table.items():
+        if not isinstance(settings, dict):
+            continue
+        what = f"{where}: [departments.{name!r}]"
+        unknown = set(settings) - _DEPARTMENT_KEYS
+        if unknown:
+            raise ConfigError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; known: address")
+        if name.strip().casefold() not in routed:
+            raise ConfigError(f"{what}: no case type is routed to {name!r}; departments: "
+                              f"{', '.join(sorted(set(_departments(table, where).values())))}")
+        address = str(settings.get("address", "")).strip().lower()
+        if not _ADDRESS.match(address):
+            raise ConfigError(f"{what}: address must be one email address, like hosting@district-support.example")
+        if address in support:
+            raise ConfigError(f"{what}: address {address} is a support address; notices would come back as mail")
+        result[name.strip()] = address
+    return result
+
+
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")

@@ -24,6 +24,14 @@ class FieldKind(enum.Enum):
     PHONE = "phone"
     CONSENT = "consent"  # a written statement that must affirm (Written Permission)
 
+    @property
+    def single_line(self) -> bool:
+        """A date, a choice, an address or a phone number is one line: what follows it is not part of it."""
+        return self in _SINGLE_LINE_KINDS
+
+
+_SINGLE_LINE_KINDS = frozenset({FieldKind.DATE, FieldKind.ENUM, FieldKind.EMAIL, FieldKind.PHONE})
+
 
 # eq=False: a field is one object of the table, compared and hashed by identity,
 # so typed references (`spec.required`, `RequiredWhen.fields`) are sets of fields.
@@ -35,7 +43,12 @@ class Field:
     field everywhere (stored case fields, JSON output, templates). ``aliases``
     are other labels a person might type. ``choices`` lists the allowed values
     of an enum or multi-choice field; ``choice_aliases`` maps other spellings to
-    one of them. ``hint`` is shown in the blank template. ``contact_attribute``
+    one of them. ``unlisted`` is the choice a value that names none of them is
+    filed under (the text as written is kept beside it), for the lists that are
+    open by nature (Module: "If the module is not listed, please select Not
+    Applicable"); without it, an unknown value is an error for the sender to
+    fix. A text field's ``choices`` are suggestions: a close spelling is read
+    as one of them, anything else is taken as written. ``hint`` is shown in the blank template. ``contact_attribute``
     names the attribute of a support contact the field sets when a Modify
     Support Contacts case is approved.
     """
@@ -45,6 +58,7 @@ class Field:
     aliases: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()
     choice_aliases: Mapping[str, str] = field(default_factory=dict)
+    unlisted: str | None = None
     hint: str = ""
     future_only: bool = False  # a date that must be after the day the mail arrives
     contact_attribute: str | None = None

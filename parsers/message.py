@@ -25,6 +25,7 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
+from parsers.flowed import unflow
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -130,7 +131,8 @@ def parse_message(raw: bytes, *, headers_only: str | None = None) -> ParsedMessa
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html).replace("\x00", ""),
+        text=_body_text(_unflowed(_body_plain_parts(reading.plain, reading.attachments), reading.structure),
+                        html).replace("\x00", ""),
         html=html,
         attachments=reading.attachments,
         is_mime=_first(headers, "MIME-Version") is not None,
@@ -332,6 +334,32 @@ def _body_plain_parts(text_plain: list[str], attachments: tuple[Attachment, ...]
                 del parts[index]
                 break
     return parts
+
+
+def _unflowed(plain_parts: list[str], structure: email.message.Message) -> list[str]:
+    """The text parts sent as format=flowed (RFC 3676) with their soft line breaks re-joined.
+
+    mail-parser hands over the decoded text without the part's parameters, so
+    each flowed part of the tree is found again by its text.
+    """
+    flowed = [(_part_text(part), part.get_param("delsp", "no") == "yes") for part in structure.walk()
+              if part.get_content_type() == "text/plain" and str(part.get_param("format", "")).lower() == "flowed"
+              and part.get_content_disposition() != "attachment"]
+    if not flowed:
+        return plain_parts
+    return [next((unflow(_normalise_newlines(part), delsp=bool(delsp)) for text, delsp in flowed
+                  if _normalise_newlines(text).strip() == _normalise_newlines(part).strip()), part)
+            for part in plain_parts]
+
+
+def _part_text(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    try:
+        return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return payload.decode("utf-8", "replace")
 
 
 def _same_text(part: str, content: bytes) -> bool:

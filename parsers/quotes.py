@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import re
 
+import lxml.etree
+import lxml.html
 import quotequail
 from mailparser_reply import EmailReplyParser
 
+from parsers.inline_reply import answers_in_context, is_inline_reply
 from parsers.message import html_to_text
 
 __all__ = ["visible_reply"]
@@ -54,7 +57,9 @@ def visible_reply(text: str, html: str | None = None) -> str:
     Never empty while the reply holds any line that is not ``>``-quoted.
     """
     text = _normalise(text)
-    source = _html_new_text(html) if html and _is_rendering_of(text, html) else None
+    rendered = bool(html) and _is_rendering_of(text, html or "")
+    inline = _html_inline_reply(html) if html and rendered else None
+    source = inline if inline is not None else _html_new_text(html) if html and rendered else None
     new = _strip_signature(_strip_quotes(source if source is not None else text))
     return new if new else _without_quoted_lines(text)
 
@@ -64,6 +69,9 @@ def visible_reply(text: str, html: str | None = None) -> str:
 def _strip_quotes(text: str) -> str:
     """Text above and below the quoted message, cut again at any reply header left."""
     unwrapped = quotequail.unwrap(text)
+    if is_inline_reply(text):
+        top = _cut_at_reply_header(unwrapped.get("text_top", "")) if unwrapped is not None else None
+        return answers_in_context(text, top)
     if unwrapped is not None:
         text = _join_paragraphs(unwrapped.get("text_top", ""), unwrapped.get("text_bottom", ""))
     return _cut_at_reply_header(_without_quoted_lines(text))
@@ -95,6 +103,33 @@ def _html_new_text(html: str) -> str | None:
     return _join_paragraphs(*parts)
 
 
+def _html_inline_reply(html: str) -> str | None:
+    """An HTML-only reply that answers between <blockquote>s, as text with the quotes as ``>`` lines
+    (for `parsers.inline_reply`); None when it is no such reply.
+
+    inscriptis renders a blockquote as indented text, which loses where the
+    quote ends; so each blockquote, innermost first, is rendered on its own
+    and put back as ``>``-prefixed preformatted lines. The indentation of the
+    rest is only that of the HTML's nesting and is dropped.
+    """
+    if "<blockquote" not in html.lower():
+        return None
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for quote in reversed(list(root.iter("blockquote"))):
+        inner = html_to_text(lxml.html.tostring(quote, encoding="unicode"))
+        lines = lxml.html.Element("pre")
+        lines.text = "\n".join(f"> {line.strip()}".rstrip() for line in inner.split("\n"))
+        lines.tail = quote.tail
+        parent = quote.getparent()
+        if parent is not None:
+            parent.replace(quote, lines)
+    text = "\n".join(line.strip() for line in html_to_text(lxml.html.tostring(root, encoding="unicode")).split("\n"))
+    return _normalise(text) if is_inline_reply(text) else None
+
+
 def _is_rendering_of(text: str, html: str) -> bool:
     """True when ``text`` is the message's HTML rendered as text (no plain part was sent)."""
     return text.strip() == _normalise(html_to_text(html)).strip()
@@ -107,8 +142,9 @@ def _is_rendering_of(text: str, html: str) -> bool:
 # block only, and mail-parser-reply keeps quoted lines inside a reply.
 _QUOTED_LINE = re.compile(r"^[ \t]*>")
 
-# RFC 3676's signature separator. Many clients trim the trailing space.
-_SIGNATURE_SEPARATOR = re.compile(r"^-- ?$")
+# RFC 3676's signature separator. Many clients trim the trailing space, and
+# text converted from HTML indents it with its <div> ("  --"): any indentation counts.
+_SIGNATURE_SEPARATOR = re.compile(r"^[ \t]*-- ?[ \t]*$")
 
 # One-line footers that mobile and desktop mail apps add under the new text.
 # mail-parser-reply only knows some of them, and only through the signature
@@ -159,7 +195,8 @@ def _strip_signature(text: str) -> str:
         if _SIGNATURE_SEPARATOR.match(line):
             lines = lines[:index]
             break
-    while lines and (not lines[-1].strip() or _is_app_footer(lines[-1])):
+    # A quoted line left last is the context of an inline answer that was only a footer or a signature.
+    while lines and (not lines[-1].strip() or _is_app_footer(lines[-1]) or _QUOTED_LINE.match(lines[-1])):
         lines.pop()
     return _tidy("\n".join(lines))
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["SubjectParts", "case_number_tag", "case_tag", "case_type_prefix", "is_forward", "read_subject",
-           "starts_with_reply_prefix", "status_request", "strip_reply_prefixes", "template_request"]
+           "starts_with_reply_prefix", "status_request", "strip_reply_prefixes", "template_request", "without_our_tags"]
 
 # Reply and forward markers of the mail clients our districts use, in English,
 # German (AW, WG), Scandinavian (SV, VS), Dutch (Antw), Italian (R, Rif),
@@ -36,7 +36,7 @@ class SubjectParts:
     """Everything a subject line says, read once."""
 
     text: str  # the subject as received, on one line
-    topic: str  # without reply prefixes and a leading [Case Type]: the case's subject
+    topic: str  # without reply prefixes, [Case #N] tags and a leading [Case Type]: a new case's subject
     type_prefix: str | None  # the text of a leading [Case Type], as written
     case_number: int | None  # the N of a [Case #N] tag
     is_forward: bool
@@ -86,25 +86,35 @@ def case_number_tag(subject: str) -> int | None:
 
 
 def case_type_prefix(subject: str) -> tuple[str | None, str]:
-    """Split a leading ``[Case Type]`` off the subject.
+    """Split a leading ``[Case Type]`` off the subject of a new case.
 
-    Reply prefixes are stripped first. Returns the text inside the leading
-    brackets and the rest of the subject, e.g. ``"[Data Restore] Lost
-    enrollments"`` → ``("Data Restore", "Lost enrollments")``. When there is no
-    leading bracket, when it is empty, or when it is a case-number tag, the
-    prefix is None and the whole (reply-stripped) subject is returned, tag
-    included: ``"Re: [Case #4] x"`` → ``(None, "[Case #4] x")``. Whether the
-    bracketed text names a case type (and not, say, ``[EXTERNAL]``) is for
-    routing to decide.
+    Reply and forward prefixes and our own ``[Case #N]`` tags are stripped
+    first, wherever they are, so that a forwarded case message starts a case
+    whose subject does not carry the old tag (tags never nest: no
+    "[Case #6] [Case #1] ..."). Returns the text inside the leading brackets
+    and the rest, e.g. ``"Fwd: [Case #1] [Data Restore] Lost enrollments"`` →
+    ``("Data Restore", "Lost enrollments")``. When there is no leading
+    bracket, or it is empty, the prefix is None and the whole stripped subject
+    is returned. Whether the bracketed text names a case type (and not, say,
+    ``[EXTERNAL]``) is for routing to decide.
     """
-    stripped = strip_reply_prefixes(subject)
+    stripped = without_our_tags(subject)
     found = _LEADING_BRACKET.match(stripped)
-    if not found or _CASE_TAG.match(stripped):
+    if not found:
         return None, stripped
     inside = " ".join(found.group(1).split())
     if not inside:
         return None, stripped
     return inside, found.group(2).strip()
+
+
+def without_our_tags(subject: str) -> str:
+    """The subject without reply/forward prefixes and ``[Case #N]`` tags, however they are interleaved."""
+    previous = None
+    while previous != subject:
+        previous = subject
+        subject = " ".join(_CASE_TAG.sub(" ", strip_reply_prefixes(subject)).split())
+    return subject
 
 
 def template_request(subject: str) -> tuple[bool, str | None]:

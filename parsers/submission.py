@@ -21,7 +21,7 @@ from parsers.quotes import visible_reply
 from parsers.report import DeliveryReport, read_report
 from parsers.robots import automatic_reason
 from parsers.subject import SubjectParts, read_subject
-from parsers.template import TemplateParse, parse_visible_text
+from parsers.template import FieldText, TemplateParse, first_line, parse_visible_text
 from parsers.values import coerce, match_choice
 
 __all__ = ["FieldError", "Form", "Submission", "parse"]
@@ -97,7 +97,7 @@ def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None, lim
         return Submission(len(raw), message, None, subject, "", _NO_TEMPLATE, Form(), automatic, None,
                           envelope_sender, excess)
     new_text = visible_reply(message.text, message.html)
-    template = parse_visible_text(new_text, forms.labels)
+    template = parse_visible_text(new_text, forms.labels, message.from_name)
     return Submission(size=len(raw), message=message, not_email=None, subject=subject, new_text=new_text,
                       template=template, form=read_form(template, subject, forms), automatic=automatic,
                       report=read_report(message, message.structure, envelope_sender),
@@ -108,7 +108,7 @@ def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None, lim
 def read_form(template: TemplateParse, subject: SubjectParts, forms: FormSchema) -> Form:
     """The template's values typed for the case type it names; untyped when it names none we know."""
     named = template.get(forms.case_type.label)
-    written, source = ((named.text, f"{forms.case_type.label} field") if named and named.text
+    written, source = ((field_text(named, forms.case_type), f"{forms.case_type.label} field") if named and named.text
                        else (subject.type_prefix, "subject prefix"))
     case_type = match_choice(written, forms.case_type.choices, forms.case_type.choice_aliases) if written else None
     if case_type is None:
@@ -134,8 +134,11 @@ def _typed(template: TemplateParse, fields: tuple[Field, ...], case_type: str, f
             continue
         if found.label in forms.not_typed:
             continue
-        coerced = coerce(field_spec, found.text)
-        written[found.label] = found.text
+        text = field_text(found, field_spec)
+        if text != found.text:
+            notes.append(f"{found.label}: only its own line was read; the lines below it are not part of it")
+        coerced = coerce(field_spec, text)
+        written[found.label] = text
         values[found.label] = coerced.value
         if coerced.error:
             errors.append(FieldError(found.label, coerced.error))
@@ -143,6 +146,11 @@ def _typed(template: TemplateParse, fields: tuple[Field, ...], case_type: str, f
             notes.append(f"{found.label}: {coerced.note}")
     notes += [f"field '{label}' was given more than once; the first value was used" for label in template.repeated]
     return values, written, errors, notes
+
+
+def field_text(found: FieldText, field_spec: Field) -> str:
+    """The text of a field as its kind reads it: a single-line kind takes its own line only."""
+    return first_line(found.text) if field_spec.kind.single_line else found.text
 
 
 def _fill_from_the_message(template: TemplateParse, subject: SubjectParts, forms: FormSchema,
@@ -162,8 +170,9 @@ def _fill_from_the_message(template: TemplateParse, subject: SubjectParts, forms
 def _prefill(template: TemplateParse, subject: SubjectParts, forms: FormSchema, fields: tuple[Field, ...] | None,
              case_type: str | None = None) -> dict[str, str]:
     """Label → text as written, for every field understood, to pre-fill the template in a reply."""
-    labels = None if fields is None else {f.label for f in fields}
-    prefill = {f.label: f.text for f in template.fields if labels is None or f.label in labels}
+    by_label = None if fields is None else {f.label: f for f in fields}
+    prefill = {found.label: found.text if by_label is None else field_text(found, by_label[found.label])
+               for found in template.fields if by_label is None or found.label in by_label}
     if case_type is not None:
         prefill[forms.case_type.label] = case_type
     if not prefill.get(forms.subject.label) and subject.topic:

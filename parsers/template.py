@@ -11,23 +11,19 @@ which fields a case type needs (``routing``).
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from parsers.quotes import visible_reply
+from parsers.signoff import drop_sign_off
 
-__all__ = ["FieldText", "TemplateParse", "parse_template", "parse_visible_text"]
+__all__ = ["FieldText", "TemplateParse", "first_line", "parse_template", "parse_visible_text"]
 
 _BULLET = re.compile(r"^(?:[-*•·‣◦▪–]|\u2022)\s+")
 _EMPHASIS = "*_"
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
-_CLOSING = re.compile(
-    r"^(?:thanks|thank you|many thanks|regards|best|best regards|kind regards|warm regards|sincerely|cheers)"
-    r"\s*[,.!]?$",
-    re.IGNORECASE,
-)
-MAX_SIGN_OFF_LINES = 4
 
 
 @dataclass(frozen=True)
@@ -61,15 +57,17 @@ class _LabelLine:
     inline_value: str
 
 
-def parse_template(text: str, labels: Mapping[str, Sequence[str]]) -> TemplateParse:
+def parse_template(text: str, labels: Mapping[str, Sequence[str]], sender_name: str = "") -> TemplateParse:
     """Split a whole body into labelled fields, after cutting its quoted history and signature."""
-    return parse_visible_text(visible_reply(text), labels)
+    return parse_visible_text(visible_reply(text), labels, sender_name)
 
 
-def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]]) -> TemplateParse:
+def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]], sender_name: str = "") -> TemplateParse:
     """Split the new text of a message (see `parsers.quotes`) into labelled fields.
 
-    ``labels`` maps every spelling to canonical labels.
+    ``labels`` maps every spelling to canonical labels. A value runs to the
+    next label; a sign-off or signature block after a blank line (one that
+    starts with ``sender_name`` included) is not part of it.
     """
     known = {label_key(spelling): canonical[0] for spelling, canonical in labels.items() if canonical}
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -83,27 +81,36 @@ def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]]) -> Templa
             found[-1][2].append(line)
         else:
             preamble.append(line)
-    return _assemble(preamble, found)
+    return _assemble(preamble, found, sender_name)
 
 
-def _assemble(preamble: list[str], found: list[tuple[_LabelLine, int, list[str]]]) -> TemplateParse:
+def _assemble(preamble: list[str], found: list[tuple[_LabelLine, int, list[str]]], sender_name: str
+              ) -> TemplateParse:
     fields: list[FieldText] = []
     repeated: list[str] = []
-    for index, (label_line, number, value_lines) in enumerate(found):
-        if index == len(found) - 1:
-            value_lines = drop_sign_off(value_lines)
+    for label_line, number, value_lines in found:
+        value_lines = drop_sign_off(value_lines, sender_name)
         if any(f.label == label_line.label for f in fields):
             if label_line.label not in repeated:
                 repeated.append(label_line.label)
             continue
         fields.append(FieldText(label_line.label, label_line.written, _join(value_lines), number))
     if not found:
-        preamble = drop_sign_off(preamble)
+        preamble = drop_sign_off(preamble, sender_name)
     return TemplateParse(tuple(fields), _join(preamble), tuple(repeated))
 
 
 def _join(lines: list[str]) -> str:
-    return "\n".join(line.rstrip() for line in lines).strip()
+    """A value's lines as one text; the lines below the label lose only the indentation they share
+    (text converted from HTML indents whole ``<div>``s; a pasted log keeps its own)."""
+    first, below = (lines[0], lines[1:]) if lines else ("", [])
+    rest = textwrap.dedent("\n".join(line.rstrip() for line in below))
+    return "\n".join([first.rstrip(), rest]).strip() if below else first.strip()
+
+
+def first_line(text: str) -> str:
+    """The value of a single-line field (a date, a choice, an address, a phone number): its first line."""
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
 
 
 def label_key(label: str) -> str:
@@ -132,14 +139,3 @@ def _match_question(body: str, known: Mapping[str, str]) -> _LabelLine | None:
         return _LabelLine(canonical, candidate + "?", after.lstrip(_EMPHASIS).strip())
     return None
 
-
-# --- what part of the body is the template ----------------------------------------
-
-def drop_sign_off(lines: list[str]) -> list[str]:
-    """Lines without a trailing "Thanks,\\nJane" paragraph (after a blank line, at most 4 lines)."""
-    for start in range(1, len(lines)):
-        if lines[start - 1].strip() or not _CLOSING.match(lines[start].strip()):
-            continue
-        if sum(1 for line in lines[start:] if line.strip()) <= MAX_SIGN_OFF_LINES:
-            return lines[:start]
-    return lines

@@ -108,6 +108,8 @@ def _choice_list(field: Field) -> str:
 def _coerce_enum(field: Field, text: str) -> Coerced:
     written = text.strip()
     choice = match_choice(written, field.choices, field.choice_aliases)
+    if choice is None and field.unlisted is not None:
+        return Coerced(field.unlisted, text, None, f"'{written}' is not listed; filed under {field.unlisted}")
     if choice is None:
         close = suggestions(written, field.choices)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
@@ -133,7 +135,9 @@ def _coerce_multi_choice(field: Field, text: str) -> Coerced:
     if unknown:
         names = " and ".join(f"'{u}'" for u in unknown)
         verb = "is" if len(unknown) == 1 else "are"
-        return Coerced(None, text, f"{names} {verb} not one of the {field.label} choices we know. "
+        close = [f"{' or '.join(near)} for '{u}'" for u in unknown if (near := suggestions(u, field.choices))]
+        hint = f" Did you mean {'; '.join(close)}?" if close else ""
+        return Coerced(None, text, f"{names} {verb} not one of the {field.label} choices we know.{hint} "
                                    f"Choose one or more of: {_choice_list(field)}")
     chosen = list(dict.fromkeys(choice for _, choice in matched))
     readings = [f"'{written}' as '{choice}'" for written, choice in matched if _changed(written, choice)]
@@ -298,7 +302,13 @@ def gives_consent(text: str) -> bool:
 
 
 def _coerce_text(field: Field, text: str) -> Coerced:
-    return Coerced(text.strip(), text, None)
+    """Free text as written; a close spelling of a suggested choice is read as that choice."""
+    written = text.strip()
+    choice = match_choice(written, field.choices, field.choice_aliases) if field.choices else None
+    if choice is None:
+        return Coerced(written, text, None)
+    note = f"read '{written}' as '{choice}'" if _changed(written, choice) else None
+    return Coerced(choice, text, None, note)
 
 
 _COERCERS: dict[FieldKind, Callable[[Field, str], Coerced]] = {

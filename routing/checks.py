@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from routing.contacts import ContactView
     from routing.schema import CaseTypeSpec
 
-__all__ = ["CaseCheck", "CheckInput", "dates_in_future", "loss_within_retention", "missing_required",
-           "needs_schema_bootcamp"]
+__all__ = ["CaseCheck", "CaseNote", "CheckInput", "backed_up_nightly", "dates_in_future", "loss_within_retention",
+           "missing_required", "needs_schema_bootcamp"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class CheckInput:
 
 
 CaseCheck = Callable[[CheckInput], list[Problem]]
+# What the contact should know about a case that is made all the same, one sentence each.
+CaseNote = Callable[[CheckInput], list[str]]
 
 
 def missing_required(case: CheckInput) -> list[Problem]:
@@ -95,3 +97,14 @@ def needs_schema_bootcamp(request_type: Field, value: str) -> CaseCheck:
                         f"{contact.full_name} has not completed it. Once the training is complete, send the "
                         f"request again; {others} access do not need it.", request_type.label, refuse=True)]
     return check
+
+
+def backed_up_nightly(date_of_loss: Field) -> CaseNote:
+    """"Data is backed up nightly": data lost the day it was entered may be in no backup yet."""
+
+    def note(case: CheckInput) -> list[str]:
+        if case.values.get(date_of_loss.label) != case.today:
+            return []
+        return [f"Data is backed up nightly, so data entered and lost today ({case.today:%m/%d/%Y}) may not be "
+                f"in any backup yet, and we may not be able to restore it. We have made the case all the same."]
+    return note

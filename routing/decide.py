@@ -11,6 +11,7 @@ and `intake ingest --dry-run` prints it.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,13 +54,14 @@ from routing.schema import (
     CASE_TYPE,
     COMMON_FIELDS,
     CONTACT,
+    DEFAULT_TABLE,
     DESCRIPTION,
     MODULE,
     PRIORITY,
     SUBJECT,
     CaseType,
     CaseTypeSpec,
-    spec_for,
+    CaseTypeTable,
 )
 from routing.states import CaseStatus
 from routing.threads import ThreadMatch, Threads, case_from_our_message_id, match_thread, may_comment
@@ -110,6 +112,7 @@ class Policy:
     own_addresses: frozenset[str]
     today: dt.date
     department_for: Callable[[CaseType], str]
+    case_types: CaseTypeTable = DEFAULT_TABLE  # with the deployment's open lists (modules and the like)
     now: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)
     secret: str = ""
     support_addresses: tuple[str, ...] = ()
@@ -314,7 +317,7 @@ def _follow_up(c: _Context, match: ThreadMatch, body: str, sender: ContactView |
     if contact is None or sender is None:
         return _refuse(c, "refused: the follow-up has no contact to file it for",
                        f"Case #{old.number} is closed; please send a new case.")
-    spec = spec_for(CaseType(old.case_type))
+    spec = c.policy.case_types.spec_for(CaseType(old.case_type))
     c.log.append(f"case #{old.number} was closed more than {c.policy.reopen_window.days} days ago: "
                  f"a new case follows it")
     draft = CaseDraft(spec=spec, account=AccountView(old.account_id, old.account_name), contact=contact,
@@ -343,7 +346,7 @@ def _case_type_named(c: _Context) -> Decision | None:
     form = c.submission.form
     if form.case_type is not None:
         c.log.append(f"case type {form.case_type} (from the {form.case_type_source} '{form.case_type_written}')")
-        c.spec = spec_for(CaseType(form.case_type))
+        c.spec = c.policy.case_types.spec_for(CaseType(form.case_type))
         return None
     problem = Problem(_why_no_case_type(c.submission), CASE_TYPE.label)
     return AskForInformation(reasons=c.reasons(f"needs information: {problem.message}"), reply_to=c.answer_sender,
@@ -387,7 +390,10 @@ def _the_case(c: _Context) -> Decision:
         problems += check(case)
     if problems or not isinstance(account, AccountView) or not isinstance(contact, ContactView):
         return _problems(c, spec, problems)
-    return _create(c, _draft(c, spec, account, contact, sender), f"case created: {spec.case_type.value}")
+    notes = tuple(line for note in spec.notes for line in note(case))
+    c.log.extend(f"note for the contact: {line}" for line in notes)
+    draft = dataclasses.replace(_draft(c, spec, account, contact, sender), notes=notes)
+    return _create(c, draft, f"case created: {spec.case_type.value}")
 
 
 def _written(c: _Context, label: str) -> str | None:

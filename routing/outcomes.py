@@ -45,6 +45,7 @@ class CaseDraft:
     attachments: tuple[Attachment, ...]
     follows_case: int | None = None  # a late reply to this closed case made the new one
     notice_id: int | None = None  # a reply to this incident's mail made the case; it is linked to it
+    notes: tuple[str, ...] = ()  # what the contact should know about the case, from the type's notes
 
     @property
     def billable(self) -> bool:

@@ -8,11 +8,13 @@ in the code branches on a case type's name.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from parsers.fields import Field, FieldKind, FormSchema
-from routing.checks import CaseCheck, loss_within_retention, needs_schema_bootcamp
+from routing.checks import CaseCheck, CaseNote, backed_up_nightly, loss_within_retention, needs_schema_bootcamp
 
 
 class ContactType(enum.StrEnum):
@@ -47,8 +49,9 @@ AREAS_OF_RESPONSIBILITY = (
     "State Edition",
 )
 
-# "The top most reported modules in alphabetical order", plus the seed's escape hatch.
-MODULES = (
+# "The top most reported modules in alphabetical order". The seed names none, so
+# these are ours; a deployment lists its own in config.toml ([case_types] modules).
+LISTED_MODULES = (
     "Ad Hoc Reporting",
     "Attendance",
     "Behavior",
@@ -73,8 +76,14 @@ MODULES = (
     "Student Information",
     "System Administration",
     "Transcripts",
-    "Not Applicable",
 )
+# The seed's escape hatch: "If the module is not listed, please select Not Applicable."
+NOT_APPLICABLE = "Not Applicable"
+MODULES = (*LISTED_MODULES, NOT_APPLICABLE)
+
+
+def _module_hint(modules: Sequence[str]) -> str:
+    return f"one of {'; '.join(modules)}; if yours is not listed, {NOT_APPLICABLE} (or write its name: it is kept)"
 
 TECHNICAL_SERVICES_TYPES = (
     "Existing Custom Project",
@@ -82,6 +91,17 @@ TECHNICAL_SERVICES_TYPES = (
     "Data Import/Export/Modification",
     "Integration with 3rd Party Application",
     "Other Services",
+)
+
+# The kinds of training districts ask for most; the field is free text, so these are suggestions
+# (a close spelling is read as one of them) and anything else is taken as written.
+TRAINING_REQUEST_TYPES = (
+    "Campus Learning",
+    "Grade Book",
+    "Scheduling",
+    "Attendance",
+    "State Reporting",
+    "New User",
 )
 
 SERVER_ACCESS_REQUEST_TYPES = ("Server", "SQL Server", "SSRS")
@@ -130,9 +150,9 @@ DESCRIPTION = Field("Description", FieldKind.MULTILINE, ("Details", "Issue Descr
                     hint="who, what, where, when, why and how")
 
 MODULE = Field("Module", FieldKind.ENUM, ("Campus Module", "Product Module"), choices=MODULES,
-               choice_aliases={"N/A": "Not Applicable", "NA": "Not Applicable", "None": "Not Applicable",
+               choice_aliases={"N/A": NOT_APPLICABLE, "NA": NOT_APPLICABLE, "None": NOT_APPLICABLE,
                                "Gradebook": "Grade Book", "Grades": "Grade Book"},
-               hint="; ".join(MODULES))
+               unlisted=NOT_APPLICABLE, hint=_module_hint(LISTED_MODULES))
 APPLICATION_TYPE = Field("Type", FieldKind.TEXT, ("Application Type",),
                          hint="the application the issue is in, e.g. Campus Application, Campus Learning")
 TECHNICAL_SERVICES_TYPE = Field("Type", FieldKind.ENUM, ("Request Kind", "Project Type"),
@@ -160,7 +180,8 @@ WHO_IS_IMPACTED = Field("Who is impacted?", FieldKind.TEXT, ("Who is impacted", 
 ISSUE_BEGAN = Field("Issue Began", FieldKind.DATE, ("Issue Start Date", "Date Issue Began"))
 LOCATION_WITHIN_PRODUCT = Field("Location within Product", FieldKind.TEXT, ("Product Location", "Where in Campus"))
 TRAINING_REQUEST_TYPE = Field("Request Type", FieldKind.TEXT, ("Training Type", "Kind of Request"),
-                              hint="e.g. Campus Learning training for teachers")
+                              choices=TRAINING_REQUEST_TYPES,
+                              hint="e.g. " + ", ".join(TRAINING_REQUEST_TYPES) + ", or in your own words")
 PREFERRED_TRAINING_DATE = Field("Preferred Training Date", FieldKind.DATE,
                                 ("Preferred Training Date 1", "First Choice Training Date", "Training Date",
                                  "First Choice Date"),
@@ -245,6 +266,7 @@ class CaseTypeSpec:
     filed_by: frozenset[ContactType]
     required_when: tuple[RequiredWhen, ...] = ()
     checks: tuple[CaseCheck, ...] = ()  # the type's own rules, run after the generic ones
+    notes: tuple[CaseNote, ...] = ()  # what the acknowledgement tells the contact about a case made all the same
     allows_critical: bool = False  # Priority Critical is for outages only
     changes_contacts: bool = False  # approving the case applies it to the contact registry
 
@@ -268,13 +290,13 @@ class CaseTypeSpec:
 def _spec(case_type: CaseType, description: str, department: str, fields: tuple[Field, ...],
           required: tuple[Field, ...] = (), *, billable: bool = False,
           filed_by: frozenset[ContactType] | None = None, required_when: tuple[RequiredWhen, ...] = (),
-          checks: tuple[CaseCheck, ...] = (), allows_critical: bool = False,
+          checks: tuple[CaseCheck, ...] = (), notes: tuple[CaseNote, ...] = (), allows_critical: bool = False,
           changes_contacts: bool = False) -> CaseTypeSpec:
     if filed_by is None:
         # Technical contacts may not ask for anything that may be billed.
         filed_by = AUTHORIZED_ONLY if billable else frozenset({ContactType.AUTHORIZED, ContactType.TECHNICAL})
     return CaseTypeSpec(case_type, description, department, billable, fields,
-                        frozenset((SUBJECT, DESCRIPTION) + required), filed_by, required_when, checks,
+                        frozenset((SUBJECT, DESCRIPTION) + required), filed_by, required_when, checks, notes,
                         allows_critical, changes_contacts)
 
 
@@ -295,7 +317,8 @@ CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
           "Hosting Operations",
           (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
           (MODULE, APPROXIMATE_DATE_OF_LOSS, REASON_FOR_RESTORE, WRITTEN_PERMISSION),
-          checks=(loss_within_retention(APPROXIMATE_DATE_OF_LOSS, DATA_RETENTION_DAYS),)),
+          checks=(loss_within_retention(APPROXIMATE_DATE_OF_LOSS, DATA_RETENTION_DAYS),),
+          notes=(backed_up_nightly(APPROXIMATE_DATE_OF_LOSS),)),
     _spec(CaseType.SERVER_ISSUE, "Report an issue with your campus server.", "Hosting Operations",
           (MODULE, ERROR_MESSAGE, ISSUE_BEGAN), (MODULE,)),
     _spec(CaseType.SERVER_ACCESS, "Request Server, SQL Server, or SSRS Access.", "Hosting Operations",
@@ -324,10 +347,11 @@ CASE_TYPES: dict[CaseType, CaseTypeSpec] = {s.case_type: s for s in (
 
 
 def spec_for(case_type: CaseType) -> CaseTypeSpec:
+    """The row of the built-in table (the shipped lists); a deployment's own is `CaseTypeTable.spec_for`."""
     return CASE_TYPES[case_type]
 
 
-def known_labels() -> dict[str, list[str]]:
+def known_labels(case_types: Mapping[CaseType, CaseTypeSpec] = CASE_TYPES) -> dict[str, list[str]]:
     """Every label and alias any case type knows, mapped to canonical labels.
 
     A name may be canonical for fields of several types (``Type``,
@@ -335,7 +359,7 @@ def known_labels() -> dict[str, list[str]]:
     field, so it maps each spelling to the canonical label text.
     """
     names: dict[str, list[str]] = {}
-    for spec in CASE_TYPES.values():
+    for spec in case_types.values():
         for f in spec.all_fields:
             for name in (f.label, *f.aliases):
                 labels = names.setdefault(name, [])
@@ -344,12 +368,72 @@ def known_labels() -> dict[str, list[str]]:
     return names
 
 
-def form_schema() -> FormSchema:
+def form_schema(case_types: Mapping[CaseType, CaseTypeSpec] = CASE_TYPES) -> FormSchema:
     """The table as the parse stage reads it (see `parsers.fields.FormSchema`)."""
-    return FormSchema(labels=known_labels(), case_type=CASE_TYPE, subject=SUBJECT, description=DESCRIPTION,
-                      fields_by_type={t.value: spec.all_fields for t, spec in CASE_TYPES.items()},
+    return FormSchema(labels=known_labels(case_types), case_type=CASE_TYPE, subject=SUBJECT, description=DESCRIPTION,
+                      fields_by_type={t.value: spec.all_fields for t, spec in case_types.items()},
                       not_typed=frozenset((ACCOUNT.label, CONTACT.label, CASE_TYPE.label)),
                       common=frozenset(f.label for f in COMMON_FIELDS))
 
 
 FORMS = form_schema()
+
+
+# --- the open lists, as a deployment names them ----------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenLists:
+    """The lists the seed leaves open, as config.toml's [case_types] names them; the defaults are ours."""
+
+    modules: tuple[str, ...] = LISTED_MODULES  # Not Applicable is always added
+    technical_services_types: tuple[str, ...] = TECHNICAL_SERVICES_TYPES
+    training_request_types: tuple[str, ...] = TRAINING_REQUEST_TYPES
+
+
+@dataclass(frozen=True)
+class CaseTypeTable:
+    """The case-type table with a deployment's lists, and the same as the parse stage reads it."""
+
+    case_types: Mapping[CaseType, CaseTypeSpec]
+    forms: FormSchema
+
+    def spec_for(self, case_type: CaseType) -> CaseTypeSpec:
+        return self.case_types[case_type]
+
+
+def case_type_table(lists: OpenLists | None = None) -> CaseTypeTable:
+    """The table with `lists` in place of the shipped ones: the same rows, with the listed fields' choices."""
+    if lists is None or lists == OpenLists():
+        return DEFAULT_TABLE
+    listed = {
+        MODULE: _listed(MODULE, (*lists.modules, NOT_APPLICABLE),
+                        lambda choices: _module_hint([c for c in choices if c != NOT_APPLICABLE])),
+        TECHNICAL_SERVICES_TYPE: _listed(TECHNICAL_SERVICES_TYPE, lists.technical_services_types, "; ".join),
+        TRAINING_REQUEST_TYPE: _listed(TRAINING_REQUEST_TYPE, lists.training_request_types, _suggestions_hint),
+    }
+    case_types = {t: _with_fields(spec, listed) for t, spec in CASE_TYPES.items()}
+    return CaseTypeTable(case_types, form_schema(case_types))
+
+
+def _suggestions_hint(choices: Sequence[str]) -> str:
+    return "e.g. " + ", ".join(choices) + ", or in your own words"
+
+
+def _listed(field: Field, choices: Sequence[str], hint: Callable[[Sequence[str]], str]) -> Field:
+    unique = tuple(dict.fromkeys(c.strip() for c in choices if c.strip()))
+    return dataclasses.replace(field, choices=unique, hint=hint(unique))
+
+
+def _with_fields(spec: CaseTypeSpec, replaced: Mapping[Field, Field]) -> CaseTypeSpec:
+    """`spec` with some of its fields replaced, wherever the row names them."""
+    def new(f: Field) -> Field:
+        return replaced.get(f, f)
+
+    return dataclasses.replace(
+        spec, fields=tuple(map(new, spec.fields)), required=frozenset(map(new, spec.required)),
+        required_when=tuple(dataclasses.replace(c, field=new(c.field), fields=tuple(map(new, c.fields)))
+                            for c in spec.required_when))
+
+
+DEFAULT_TABLE = CaseTypeTable(CASE_TYPES, FORMS)

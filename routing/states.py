@@ -79,6 +79,7 @@ class Reply(enum.StrEnum):
     NOTICE = "notice"  # an incident or maintenance notice, one per contact in scope
     NOTICE_NOTE = "notice_note"  # the answer to a reply to a maintenance notice
     NOTICE_EARLY_WARNING = "notice_early_warning"  # to staff: outage cases from several accounts, a draft incident
+    DEPARTMENT_NOTICE = "department_notice"  # to a department's address: a new case, a contact's reply
 
     @property
     def automatic(self) -> bool:

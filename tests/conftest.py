@@ -176,7 +176,8 @@ class Intake:
 
     def __init__(self, root: Path, database_url: str, capsys: pytest.CaptureFixture[str],
                  max_message_bytes: int = 25 * 1024 * 1024,
-                 relay: tuple[CapturingRelay, int] | None = None, support: str = SUPPORT) -> None:
+                 relay: tuple[CapturingRelay, int] | None = None, support: str = SUPPORT,
+                 extra_config: str = "") -> None:
         self.root = root
         self.capsys = capsys
         self.maildir = root / "outgoing"
@@ -184,7 +185,8 @@ class Intake:
         relay_settings = (f'relay_host = "127.0.0.1"\nrelay_port = {relay[1]}\nrelay_security = "none"\n'
                           if relay else "")
         self.config = root / "config.toml"
-        self.config.write_text(config_text(database_url, self.maildir, max_message_bytes, support) + relay_settings)
+        self.config.write_text(config_text(database_url, self.maildir, max_message_bytes, support) + relay_settings
+                               + extra_config)
         upgrade(database_url)  # `intake db upgrade`, as after installing
         self._count = 0
 
@@ -227,6 +229,10 @@ class Intake:
             files = sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns) if new.is_dir() else []
             raws = [p.read_bytes() for p in files]
         return [email.message_from_bytes(raw, policy=email_policy.default) for raw in raws]  # type: ignore[misc]
+
+    def last_reply_prose(self) -> str:
+        """The last reply's text with its line wrapping undone: for finding a sentence in it."""
+        return " ".join(self.last_reply_text().split())
 
     def last_reply_text(self) -> str:
         replies = self.outbox()

@@ -16,7 +16,7 @@ def _outcome(intake: Intake, raw: bytes, expected: str) -> str:
     assert ran.code == 0, ran.err
     last = intake.last_outcome()
     assert last["outcome"] == expected, (last, ran.out)
-    return intake.last_reply_text()
+    return intake.last_reply_prose()
 
 
 def _restore(permission: str | None, lost: str) -> str:
@@ -151,8 +151,9 @@ def test_missing_required_fields_come_back_with_a_prefilled_template(intake: Int
 
 def test_bad_field_values_are_explained(intake: Intake) -> None:
     reply = _outcome(intake, compose(ZACK, "Question", (
-        "Case Type: Ask a Question\nModule: Basket Weaving\nDescription: ?\n")), "needs_information")
-    assert "Basket Weaving" in reply and "Module" in reply
+        "Case Type: Ask a Question\nModule: Census\nPriority: Basket Weaving\nDescription: ?\n")),
+        "needs_information")
+    assert "'Basket Weaving' is not a Priority we know" in reply
 
 
 def test_misspelt_values_are_matched_forgivingly(intake: Intake) -> None:

@@ -140,7 +140,8 @@ def test_installed_wheel_runs_from_anywhere_with_the_config_in_a_third_folder(
     replies = [email.message_from_bytes(box.get_bytes(key), policy=policy.default) for key in box.iterkeys()]
     assert [str(m["Subject"]) for m in replies] == ["[Case #1] Teachers unable to post grades"]
     text = replies[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]
-    assert "We have created\ncase #1 for it." in text and "What we understood" in text
+    assert "We have created case #1 for it:\n\n    Teachers unable to post grades\n" in text
+    assert "What we understood" in text
     assert replies[0].get_body(preferencelist=("html",)) is not None  # type: ignore[attr-defined]
     assert (conf / "var" / "intake.db").is_file()
     assert list(elsewhere.iterdir()) == []  # nothing made where the user stands

@@ -72,3 +72,16 @@ def test_template_fields_in_a_reply_are_not_taken_for_a_quoted_header() -> None:
             "Description: The Post grades button is greyed out for every teacher.\n\n"
             "On Tue, Sep 21, 2021 at 10:02 AM Intake Support <support@intake.example> wrote:\n> Hello Zack,")
     assert visible_reply(text) == text.split("\n\nOn Tue")[0]
+
+
+def test_an_inline_reply_keeps_each_answer_under_the_line_it_answers() -> None:
+    text = ("On Tue, Sep 21, 2021 at 10:02 AM Intake Support <support@intake.example> wrote:\n"
+            "> Hello Zack,\n>\n> > Older question?\n> Which calendar?\n\nThe 25-26 one.\n\n"
+            "> Which school?\nBayside High.\n\n> Regards,\n> Support\n\nSent from my iPhone\n")
+    assert visible_reply(text) == ("> Older question?\n> Which calendar?\n\nThe 25-26 one.\n\n"
+                                   "> Which school?\n\nBayside High.")
+
+
+def test_a_footer_or_signature_below_the_quote_leaves_no_context_behind() -> None:
+    text = "Yes, please reset them.\n\n> Shall we reset the passwords?\n\n-- \nZack Morris\nIT Coordinator\n"
+    assert visible_reply(text) == "Yes, please reset them."

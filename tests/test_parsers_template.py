@@ -143,8 +143,8 @@ def test_sign_off_is_dropped_from_last_value(sign_off: str) -> None:
 def test_closing_words_inside_text_or_long_paragraph_are_kept() -> None:
     kept_sentence = "Description: It broke.\n\nThanks for looking at this quickly\n"
     assert values(kept_sentence)["Description"] == "It broke.\n\nThanks for looking at this quickly"
-    long_paragraph = "Description: It broke.\n\nThanks,\nline 2\nline 3\nline 4\nline 5\n"
-    assert values(long_paragraph)["Description"].endswith("line 5")
+    long_paragraph = "Description: It broke.\n\nThanks,\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\n"
+    assert values(long_paragraph)["Description"].endswith("line 7")
     no_blank_line = "Description: It broke.\nThanks,\nJane\n"
     assert values(no_blank_line)["Description"] == "It broke.\nThanks,\nJane"
 

@@ -67,12 +67,39 @@ def test_case_type_alias_with_misspelling() -> None:
     assert accepted(schema.CONTACT_TYPE, "read-only") == "Read Only"
 
 
-@pytest.mark.parametrize("text", ["Banana", "Grdae Bok", "Gradebook and Attendance"])
-def test_enum_refuses_unknown_values_naming_the_choices(text: str) -> None:
-    error = refused(MODULE, text)
-    assert error.startswith(f"'{text}' is not a Module we know.")
-    assert "Choose one of: Ad Hoc Reporting, " in error
-    assert "Grade Book" in error
+@pytest.mark.parametrize("text", ["Enrollment", "Calendar", "Grdae Bok", "Gradebook and Attendance"])
+def test_a_module_we_do_not_list_is_filed_under_not_applicable(text: str) -> None:
+    result = coerce(MODULE, text)
+    assert (result.value, result.error, result.original) == ("Not Applicable", None, text)
+    assert result.note == f"'{text}' is not listed; filed under Not Applicable"
+
+
+@pytest.mark.parametrize("field, text, suggested", [
+    (schema.CONTACT_TYPE, "Authorised", "Authorized"),
+    (schema.PRIORITY, "Hihg", "High"),
+    (schema.SERVER_ACCESS_REQUEST_TYPE, "SQL Srv", "SQL Server"),
+    (schema.TECHNICAL_SERVICES_TYPE, "Custom Reprot", "Custom Report, Report Card, or Transcript"),
+])
+def test_a_closed_choice_asks_with_the_closest_suggestions(field: Field, text: str, suggested: str) -> None:
+    result = coerce(field, text)
+    if result.value is not None:  # close enough to be read as the choice: nothing to ask
+        assert result.value == suggested
+        return
+    assert result.error is not None and result.error.startswith(f"'{text}' is not a {field.label} we know.")
+    assert f"Did you mean {suggested}" in result.error
+    assert "Choose one of: " + ", ".join(field.choices) in result.error
+
+
+def test_a_closed_choice_with_nothing_close_lists_every_choice() -> None:
+    error = refused(schema.CONTACT_TYPE, "Banana")
+    assert "Did you mean" not in error
+    assert error.endswith("Choose one of: Authorized, Technical, Read Only")
+
+
+def test_free_text_fields_take_what_is_written() -> None:
+    assert accepted(schema.APPLICATION_TYPE, "Campus Application") == "Campus Application"
+    assert accepted(schema.TRAINING_REQUEST_TYPE, "Counselor scheduling training") == "Counselor scheduling training"
+    assert accepted(schema.TRAINING_REQUEST_TYPE, "campus learning") == "Campus Learning"  # a suggestion, as listed
 
 
 def test_match_choice() -> None:
@@ -189,5 +216,8 @@ def test_abbreviated_choice_is_matched_when_only_one_choice_fits() -> None:
 
 
 def test_unknown_choice_suggests_the_closest() -> None:
-    error = coerce(MODULE, "Stdnt Inform").error
-    assert error is not None and "Did you mean Student Information?" in error
+    error = coerce(schema.AREA_OF_RESPONSIBILITY, "SIS, Food Svc").error
+    assert error is not None and error.startswith("'Food Svc' is not one of the Area of Responsibility choices "
+                                                  "we know. Did you mean Food Service for 'Food Svc'?")
+    error = coerce(schema.CONTACT_TYPE, "Techncal staff").error
+    assert error is not None and "Did you mean Technical?" in error

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from intake.act.bounces import record_bounce
 from intake.act.cases import contact_comment, staff_comment
+from intake.act.departments import DepartmentEvent, tell_department
 from intake.config import Config
 from intake.mailout.compose import Answer, Original, StatusListing, compose_answer, compose_notice, header_text
 from intake.mailout.outbox import enqueue
@@ -127,7 +128,9 @@ def answer_of(decision: Answered, message: ParsedMessage, case: Case | None = No
 def _create_case(decision: CreateCase, acting: Acting) -> Done:
     case = store_case(acting.session, decision.draft, acting.row.id, acting.now)
     incident, reasons = case_joins_notices(acting.session, case, decision.draft.notice_id, acting.config, acting.now)
-    return Done(case=case, incident=incident, reasons=reasons)
+    told = tell_department(acting.session, case, DepartmentEvent.NEW_CASE, acting.config,
+                           started_by=acting.row.message_id)
+    return Done(case=case, incident=incident, reasons=(*reasons, told) if told else reasons)
 
 
 def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.datetime) -> Case:
@@ -154,8 +157,10 @@ def _add_comment(decision: AddComment, acting: Acting) -> Done:
         staff_comment(acting.session, case, draft.author, draft.body, acting.config, public=True,
                       attachments=draft.attachments, inbound_id=acting.row.id)
     else:
-        contact_comment(acting.session, case, draft.author, draft.body, draft.attachments, acting.row.id,
-                        draft.reopens)
+        comment = contact_comment(acting.session, case, draft.author, draft.body, draft.attachments, acting.row.id,
+                                  draft.reopens)
+        told = tell_department(acting.session, case, DepartmentEvent.CONTACT_REPLY, acting.config, comment=comment)
+        return Done(case=case, reasons=(told,) if told else ())
     return Done(case=case)
 
 

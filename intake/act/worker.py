@@ -34,7 +34,6 @@ from parsers.submission import Submission, parse
 from routing.authenticity import Verdict
 from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
-from routing.schema import FORMS
 from routing.states import HeldStatus, Outcome
 
 __all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_stored",
@@ -58,7 +57,7 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
     conversations = config.conversations
     return Policy(own_addresses=frozenset((*config.support_addresses, config.from_address)),
                   today=now.astimezone(config.timezone).date(),
-                  department_for=config.department_for,
+                  department_for=config.department_for, case_types=config.case_types,
                   now=now, secret=conversations.secret, support_addresses=config.support_addresses,
                   staff_addresses=conversations.staff_addresses, plus_addressing=conversations.plus_addressing,
                   reopen_window=dt.timedelta(days=conversations.reopen_window_days),
@@ -139,7 +138,7 @@ def decide_and_act(session: Session, row: InboundMessage, config: Config, now: d
 
     ``ignore_case_rate``: a person released a held message, to be processed now.
     """
-    submission = parse(row.raw, FORMS, row.envelope_sender, config.limits)
+    submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
     if verdict is None:
         verdict = authenticate(row.raw, submission, config.security)
     policy = replace(policy_for(config, now), ignore_case_rate=ignore_case_rate)
@@ -181,7 +180,7 @@ def replay(store: Store, config: Config, inbound_ids: Sequence[int]) -> list[Pro
 def preview(raw: bytes, session: Session | None, config: Config, now: dt.datetime | None = None) -> Preview:
     """What would happen to `raw`, decided against the database in `session` (or an empty one)."""
     now = now or utcnow()
-    submission = parse(raw, FORMS, limits=config.limits)
+    submission = parse(raw, config.case_types.forms, limits=config.limits)
     views: Views = views_over(session) if session is not None else EMPTY_VIEWS
     decision = decide(submission, views, policy_for(config, now), authenticate(raw, submission, config.security))
     reply = None

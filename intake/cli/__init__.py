@@ -5,8 +5,8 @@ thing and prints either lines for people or, with --json, the stable shapes of
 `intake.cli.views` (documented in the README). Each command group lives in a
 module of its own that registers its subcommands with `add_commands`:
 `serve`, `ingest` (and `replay`), `contacts`, `cases` (the listings and
-`show`) and `staff` (comment, resolve, close, reopen, approve), and `notify` (incident and maintenance
-notices, and the status page).
+`show`), `attachment`, `staff` (comment, resolve, close, reopen, approve), and `notify` (incident and
+maintenance notices, and the status page).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from intake.cli import cases, contacts, db, health, held, ingest, notify, quarantine, serve, staff
+from intake.cli import attachment, cases, contacts, db, health, held, ingest, notify, quarantine, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.cli.text import out
 from intake.config import ConfigError, load_config
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_commands(commands)
     contacts.add_commands(commands)
     cases.add_commands(commands)
+    attachment.add_commands(commands)
     staff.add_commands(commands)
     quarantine.add_commands(commands)
     held.add_commands(commands)

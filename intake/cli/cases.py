@@ -19,6 +19,7 @@ def add_commands(commands: Any) -> None:
     cases = command(commands, "cases", _cases, "list cases")
     cases.add_argument("--status", choices=("open", "closed", "all"), default="open")
     cases.add_argument("--account", metavar="NAME")
+    cases.add_argument("--department", metavar="NAME", help="only the cases routed to this department")
     cases.add_argument("--json", action="store_true")
 
     show = command(commands, "show", _show, "show one case in full")
@@ -42,6 +43,8 @@ def _cases(args: argparse.Namespace, config: Config) -> int:
             selected = selected.where(Case.status == CaseStatus.CLOSED.value)
         if args.account:
             selected = selected.join(Account).where(Account.name == _account_name(session, args.account))
+        if args.department:
+            selected = selected.where(Case.department == _department_name(session, args.department, config))
         return selected
 
     return listing(config, args.json, query, views.case_summary,
@@ -55,6 +58,15 @@ def _account_name(session: Session, written: str) -> str:
         if name.lower() == written.strip().lower():
             return name
     raise CommandError(f"no account named {written!r}; accounts: {', '.join(sorted(names)) or 'none yet'}")
+
+
+def _department_name(session: Session, written: str, config: Config) -> str:
+    """The department as cases store it, matched without case; one no case type routes to is an error."""
+    names = set(config.departments.values()) | set(session.scalars(select(Case.department).distinct()).all())
+    for name in names:
+        if name.casefold() == written.strip().casefold():
+            return name
+    raise CommandError(f"no department named {written!r}; departments: {', '.join(sorted(names))}")
 
 
 def _show(args: argparse.Namespace, config: Config) -> int:
@@ -77,10 +89,10 @@ def _print_case(detail: dict[str, Any]) -> None:
                 "billable", "created", "modified"):
         value = billable(detail[key]) if key == "billable" else shown(detail[key])
         out(f"  {key.replace('_', ' ').capitalize()}: {value}")
-    out(*case_fields(detail["description"], detail["fields"]))
-    for attachment in detail["attachments"]:
-        out(f"  Attachment: {attachment['filename']} ({attachment['content_type']}, {attachment['size']} bytes, "
-              f"sha256 {attachment['sha256'][:12]}…)")
+    out(*case_fields(detail["description"], detail["fields"], detail["fields_as_written"]))
+    for index, attachment in enumerate(detail["attachments"], start=1):
+        out(f"  Attachment {index}: {attachment['filename']} ({attachment['content_type']}, "
+            f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)")
     if detail["linked_cases"]:
         out("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
     if detail["resolution"]:

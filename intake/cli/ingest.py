@@ -136,7 +136,7 @@ def _print_preview(label: str, result: Preview) -> None:
         kind = draft.spec.case_type.value + (f" ({billable(True)})" if draft.billable else "")
         out(f"case: {kind}, priority {draft.priority}, account {draft.account.name}, "
             f"contact {draft.contact.email}, department {draft.department}")
-        out(*labelled("Subject", draft.subject), *case_fields(draft.description, draft.fields))
+        out(*labelled("Subject", draft.subject), *case_fields(draft.description, draft.fields, draft.fields_as_written))
     out("reasons:", *(f"  - {reason}" for reason in decision.reasons))
     if result.reply is not None:
         out("reply that would be sent:", *_text_part(result.reply))

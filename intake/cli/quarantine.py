@@ -16,7 +16,6 @@ from intake.mailout.delivery import deliver_pending
 from intake.store.database import open_store
 from intake.store.models import QuarantinedMessage
 from parsers.submission import parse
-from routing.schema import FORMS
 from routing.states import QuarantineStatus
 
 
@@ -57,7 +56,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
         if entry is None:
             raise CommandError(f"no quarantined message {args.id}; `intake quarantine list` shows them")
         detail = views.quarantine_view(entry)
-        message = parse(entry.inbound_message.raw, FORMS, limits=config.limits).message
+        message = parse(entry.inbound_message.raw, config.case_types.forms, limits=config.limits).message
         detail["authentication_results"] = list(message.header_all("Authentication-Results")) if message else []
         detail["text"] = message.text if message else ""
     if args.json:

@@ -66,12 +66,30 @@ def block(label: str, text: str | None, indent: str = INDENT) -> list[str]:
     return [f"{indent}{label}:", *(f"{indent}{INDENT}{line}" if line else "" for line in text.splitlines())]
 
 
-def case_fields(description: str | None, fields: Mapping[str, Any]) -> list[str]:
-    """A case's Description and its type's own fields, as `intake show` and the dry run print them."""
+def case_fields(description: str | None, fields: Mapping[str, Any], written: Mapping[str, str] | None = None
+                ) -> list[str]:
+    """A case's Description and its type's own fields, as `intake show` and the dry run print them.
+
+    A choice read from other words (a Module filed under Not Applicable, a
+    misspelling) shows the words as written beside it, so staff see what the
+    contact meant.
+    """
     lines = block("Description", description)
     for label, value in fields.items():
+        as_written = (written or {}).get(label, "")
+        if _reads_differently(value, as_written):
+            value = f"{shown(value)} (written: '{' '.join(as_written.split())}')"
         lines += labelled(label, value)
     return lines
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _reads_differently(value: Any, written: str) -> bool:
+    if not isinstance(value, str) or not written.strip() or "\n" in value or _ISO_DATE.match(value):
+        return False
+    return " ".join(written.split()).casefold() != " ".join(value.split()).casefold()
 
 
 def billable(value: bool | None) -> str:

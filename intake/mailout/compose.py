@@ -24,7 +24,8 @@ from intake.config import Config
 from intake.mailout.templates import format_date, template_environment
 from parsers.fields import Field, FieldKind
 from parsers.message import bare_message_id
-from parsers.subject import case_tag, starts_with_reply_prefix
+from parsers.subject import case_tag, case_type_prefix, starts_with_reply_prefix
+from parsers.values import match_choice
 from routing.notices import NoteOnNotice
 from routing.outcomes import (
     Answered,
@@ -37,7 +38,7 @@ from routing.outcomes import (
     SendStatus,
     SendTemplates,
 )
-from routing.schema import CASE_TYPE, CASE_TYPES, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec
+from routing.schema import CASE_TYPE, DESCRIPTION, PRIORITY, SUBJECT, CaseType, CaseTypeSpec
 from routing.states import Reply
 from routing.threads import case_message_id_prefix, plus_address
 
@@ -112,6 +113,7 @@ class CaseSummary:
     """A created case, as the acknowledgement shows it."""
 
     number: int | str
+    subject: str
     case_type: str
     priority: str
     priority_note: str
@@ -125,6 +127,7 @@ class CaseSummary:
     fields: tuple[FormLine, ...]  # every field understood, in form order
     attachments: tuple[tuple[str, str], ...]  # (filename, readable size)
     follows_case: int | None = None  # the closed case a late reply was about
+    notes: tuple[str, ...] = ()  # one line each: how a value was filed, what to know about the request
 
 
 @dataclass(frozen=True)
@@ -172,10 +175,19 @@ def compose_answer(answer: Answer, config: Config) -> EmailMessage:
     headers = MailHeaders(to=decision.reply_to, subject=answer_subject(answer), case_number=answer.case_number,
                         in_reply_to=answer.original.message_id, references=answer.original.references,
                         auto_submitted=decision.reply.auto_submitted)
-    values = {"to_name": decision.reply_to[0][0],
+    values = {"to_name": greeting_name(decision.reply_to[0][0]),
               "original_subject": answer.original.subject.strip() or "(no subject)",
+              "original_topic": case_type_prefix(answer.original.subject)[1] or "(no subject)",
               **_ANSWER_VALUES[type(decision)](answer, config)}
     return render(decision.reply, values, headers, config)
+
+
+def greeting_name(name: str) -> str:
+    """A name as a greeting says it: "Morris, Zack" (as Outlook writes a From) is "Zack Morris"."""
+    family, comma, given = header_text(name).partition(",")
+    if comma and given.strip() and "," not in given and len(family.split()) <= 2:
+        return f"{given.strip()} {family.strip()}"
+    return header_text(name)
 
 
 def answer_subject(answer: Answer) -> str:
@@ -204,15 +216,27 @@ def _acknowledgement_values(answer: Answer, config: Config) -> dict[str, Any]:
     draft = answer.decision.draft
     number: int | str = answer.case_number if answer.case_number is not None else "NEW"
     case = CaseSummary(
-        number=number, case_type=draft.spec.case_type.value, priority=draft.priority,
+        number=number, subject=draft.subject, case_type=draft.spec.case_type.value, priority=draft.priority,
         priority_note=draft.priority_note or "", department=draft.department, billable=draft.billable,
         created=_format_created(answer.case_created, config), account=draft.account.name,
         contact=draft.contact.full_name, contact_email=draft.contact.email,
         submitted_by=draft.submitted_by.full_name if draft.on_behalf else "",
         fields=_understood_fields(draft),
         attachments=tuple((name, readable_size(size)) for name, size in answer.attachments),
-        follows_case=draft.follows_case)
+        follows_case=draft.follows_case, notes=_unlisted_notes(draft) + draft.notes)
     return {"case": case, "incident": answer.incident}
+
+
+def _unlisted_notes(draft: CaseDraft) -> tuple[str, ...]:
+    """One line for each value that named nothing listed and was filed under the field's catch-all."""
+    notes = []
+    for field in draft.spec.all_fields:
+        written = " ".join(draft.fields_as_written.get(field.label, "").split())
+        if (field.unlisted is None or draft.fields.get(field.label) != field.unlisted or not written
+                or match_choice(written, field.choices, field.choice_aliases) is not None):
+            continue
+        notes.append(f"About the {field.label}: we filed this under {field.unlisted}; you wrote '{written}'.")
+    return tuple(notes)
 
 
 def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
@@ -222,7 +246,7 @@ def _needs_information_values(answer: Answer, config: Config) -> dict[str, Any]:
     if decision.case_type is None:
         lines = _form_lines(GENERIC_FIELDS, decision.prefill, None)
         return {"problems": problems, "sheet": None, "generic_lines": lines, "case_types": _all_sheets(config)}
-    spec = CASE_TYPES[decision.case_type]
+    spec = config.case_types.spec_for(decision.case_type)
     sheet = _sheet(spec, config, {**decision.prefill, CASE_TYPE.label: spec.case_type.value})
     return {"problems": problems, "sheet": sheet, "generic_lines": (), "case_types": ()}
 
@@ -240,7 +264,7 @@ def _held_values(answer: Answer, config: Config) -> dict[str, Any]:
 
 def _templates_values(answer: Answer, config: Config) -> dict[str, Any]:
     assert isinstance(answer.decision, SendTemplates)
-    sheets = tuple(_sheet(CASE_TYPES[t], config, {CASE_TYPE.label: t.value})
+    sheets = tuple(_sheet(config.case_types.spec_for(t), config, {CASE_TYPE.label: t.value})
                    for t in _template_types(answer.decision))
     return {"sheets": sheets}
 
@@ -286,7 +310,7 @@ def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], va
     headers = MailHeaders(to=recipients, subject=f"{case_tag(case.number)} {case.subject}", case_number=case.number,
                         in_reply_to=case.in_reply_to, references=case.references,
                         auto_submitted=kind.auto_submitted)
-    values = {"to_name": recipients[0][0] if len(recipients) == 1 else "", "case_number": case.number,
+    values = {"to_name": greeting_name(recipients[0][0]) if len(recipients) == 1 else "", "case_number": case.number,
               "case_subject": case.subject, **values}
     return render(kind, values, headers, config)
 
@@ -347,7 +371,7 @@ def header_text(text: str) -> str:
 # --- case templates -----------------------------------------------------------------
 
 def _all_sheets(config: Config) -> tuple[TypeSheet, ...]:
-    return tuple(_sheet(spec, config, {}) for spec in CASE_TYPES.values())
+    return tuple(_sheet(spec, config, {}) for spec in config.case_types.case_types.values())
 
 
 def _sheet(spec: CaseTypeSpec, config: Config, values: Mapping[str, str]) -> TypeSheet:

@@ -12,6 +12,8 @@ rest, including the partials they extend, from the built-ins.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import textwrap
 from functools import cache
 from pathlib import Path
 
@@ -33,8 +35,30 @@ REQUIRED = ("acknowledgement.txt", "acknowledgement.html", "needs_information.tx
             "refusal.txt", "refusal.html")
 
 
+# Plain-text mail is read in terminals and quoted in replies: prose is wrapped to this width.
+TEXT_WIDTH = 72
+_PREFORMATTED = re.compile(r"^[ \t>]")
+
+
 def format_date(value: dt.date | dt.datetime) -> str:
     return value.strftime("%m/%d/%Y")
+
+
+def wrap_prose(text: str, width: int = TEXT_WIDTH) -> str:
+    """Each line of rendered prose wrapped to `width` at spaces, never inside a word or an address.
+
+    Applied after the values are in (`{% filter wrap %}`), so a long subject
+    or name makes tidy lines instead of a ragged paragraph; the templates
+    write each paragraph on one line. Lines that start with a space or a tab
+    (a pasted log, an indented list) or with ">" (a quote) are left as they are.
+    """
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     if line.strip() and not _PREFORMATTED.match(line) else line for line in text.split("\n"))
+
+
+def underline(heading: str) -> str:
+    """A plain-text heading with a line of dashes as long as it is."""
+    return f"{heading}\n{'-' * len(heading)}"
 
 
 @cache
@@ -50,6 +74,8 @@ def template_environment(template_dir: Path | None) -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["mdy"] = format_date
+    environment.filters["wrap"] = wrap_prose
+    environment.filters["underline"] = underline
     return environment
 
 
