@@ -14,7 +14,6 @@ import binascii
 import email
 import email.message
 import email.utils
-import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,11 +23,10 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
+from parsers.attachments import sanitise_filename
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
-
-MAX_FILENAME_LENGTH = 200
 
 # Headers of which at least one must be present for bytes to count as mail.
 _TELLTALE_HEADERS = frozenset({"from", "subject", "date", "message-id", "to"})
@@ -355,22 +353,3 @@ def _attachment_bytes(item: dict[str, object]) -> bytes:
         except (binascii.Error, ValueError):
             return str(payload).encode("utf-8", "surrogateescape")
     return str(payload).encode("utf-8", "surrogateescape")
-
-
-def sanitise_filename(name: str, number: int, content_type: str) -> str:
-    """A bare file name: no directories, control characters or leading dots; never empty."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
-    if not name:
-        name = f"attachment-{number}{mimetypes.guess_extension(content_type) or ''}"
-    return _truncate(name)
-
-
-def _truncate(name: str) -> str:
-    if len(name) <= MAX_FILENAME_LENGTH:
-        return name
-    stem, dot, extension = name.rpartition(".")
-    if dot and 0 < len(extension) <= 10 and stem:
-        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
-    return name[:MAX_FILENAME_LENGTH]
