@@ -7,28 +7,82 @@ file system.
 """
 from __future__ import annotations
 
+import email.errors
+import email.header
 import mimetypes
+import re
 import unicodedata
 
-__all__ = ["MAX_FILENAME_LENGTH", "sanitise_filename"]
+__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "decoded_filename", "sanitise_filename"]
 
-MAX_FILENAME_LENGTH = 200
+MAX_FILENAME_LENGTH = 200  # characters
+MAX_FILENAME_BYTES = 255  # in UTF-8: what one name may take on common file systems, and the column's width
+_MAX_EXTENSION_LENGTH = 10
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# Characters that look like a path separator to a person reading the name, though no file system splits on them.
+_SLASH_LOOKALIKES = str.maketrans(dict.fromkeys("\u2044\u2215\u29f8\u29f9\uff0f\uff3c", "_"))
+# What Windows refuses in a name; harmless elsewhere, but a name is stored once and saved anywhere.
+_WINDOWS_FORBIDDEN = re.compile(r'[<>:"|?*]')
+# Windows' device names, whatever the extension after them: `con.txt` opens the console.
+_RESERVED_STEM = re.compile(r"(?i)(?:con|prn|aux|nul|(?:com|lpt)[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$|clock\$)")
+
+
+def decoded_filename(written: str) -> str:
+    """A file name as the sender meant it: RFC 2047 encoded words decoded.
+
+    RFC 2231 parameters (``filename*0*=UTF-8''...``) are joined and decoded by
+    the MIME parser; Outlook and others put encoded words inside a quoted
+    ``filename="=?UTF-8?B?...?="``, which RFC 2047 forbids and every client reads.
+    """
+    if not _ENCODED_WORD.search(written):
+        return written
+    try:
+        return str(email.header.make_header(email.header.decode_header(written)))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        return written  # an unknown charset or broken word: the name as written, sanitised like any other
 
 
 def sanitise_filename(name: str, number: int, content_type: str) -> str:
-    """A bare file name: no directories, control characters or leading dots; never empty."""
+    """A bare file name safe to show, store and save: never a path, never empty.
+
+    No directories (the last component of a Windows or POSIX path is kept),
+    no control, format or bidirectional-override characters (U+202E makes
+    ``cod.exe`` read as ``exe.doc``), no character Windows refuses, no
+    leading or trailing dots and spaces (``..``, hidden files, Windows'
+    silent trimming), no device name (``con.txt`` becomes ``_con.txt``), and
+    at most `MAX_FILENAME_LENGTH` characters and `MAX_FILENAME_BYTES` bytes
+    with the extension kept. What is left empty is ``attachment-N.ext``.
+    """
+    name = _visible(unicodedata.normalize("NFC", name))
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
+    name = _WINDOWS_FORBIDDEN.sub("_", name).strip(" .")
+    if _RESERVED_STEM.fullmatch(name.split(".", 1)[0].rstrip(" ")):
+        name = "_" + name
     if not name:
         name = f"attachment-{number}{mimetypes.guess_extension(content_type) or ''}"
     return _truncate(name)
 
 
+def _visible(name: str) -> str:
+    """Without control, format, private-use and unassigned characters; any run of spaces as one space."""
+    kept = "".join(" " if unicodedata.category(ch)[0] == "Z" else ch for ch in name
+                   if unicodedata.category(ch)[0] != "C")
+    return re.sub(" +", " ", kept.translate(_SLASH_LOOKALIKES))
+
+
 def _truncate(name: str) -> str:
-    if len(name) <= MAX_FILENAME_LENGTH:
+    if _fits(name):
         return name
     stem, dot, extension = name.rpartition(".")
-    if dot and 0 < len(extension) <= 10 and stem:
-        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
-    return name[:MAX_FILENAME_LENGTH]
+    if not (dot and stem and 0 < len(extension) <= _MAX_EXTENSION_LENGTH):
+        stem, extension = name, ""
+    suffix = "." + extension if extension else ""
+    stem = stem[:MAX_FILENAME_LENGTH - len(suffix)]  # a megabyte of name is cut at once, not a character at a time
+    while stem and not _fits(stem + suffix):
+        stem = stem[:-1]
+    return stem.rstrip(" .") + suffix
+
+
+def _fits(name: str) -> bool:
+    return len(name) <= MAX_FILENAME_LENGTH and len(name.encode("utf-8")) <= MAX_FILENAME_BYTES

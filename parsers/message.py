@@ -23,7 +23,7 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
-from parsers.attachments import sanitise_filename
+from parsers.attachments import decoded_filename, sanitise_filename
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -327,7 +327,7 @@ def _attachments(found: list[dict[str, object]]) -> tuple[Attachment, ...]:
 
 def _attachment(number: int, item: dict[str, object]) -> Attachment:
     content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
-    name = str(item.get("filename") or "")
+    name = decoded_filename(str(item.get("filename") or ""))
     if _is_synthesised_name(name, item):
         name = ""
     return Attachment(filename=sanitise_filename(name, number, content_type),
