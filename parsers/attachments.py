@@ -1,4 +1,4 @@
-"""Attached files as people really send them: names made safe to show and store.
+"""Attached files as people really send them: names made safe, types sniffed from the bytes.
 
 Part of the parse stage (store raw → **parse** → decide → act). A name from
 mail is hostile before and after it is decoded; what leaves here is a bare
@@ -12,8 +12,12 @@ import email.header
 import mimetypes
 import re
 import unicodedata
+from dataclasses import dataclass
 
-__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "decoded_filename", "sanitise_filename"]
+import puremagic
+
+__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "SniffedType", "decoded_filename", "sanitise_filename",
+           "sniff"]
 
 MAX_FILENAME_LENGTH = 200  # characters
 MAX_FILENAME_BYTES = 255  # in UTF-8: what one name may take on common file systems, and the column's width
@@ -86,3 +90,79 @@ def _truncate(name: str) -> str:
 
 def _fits(name: str) -> bool:
     return len(name) <= MAX_FILENAME_LENGTH and len(name.encode("utf-8")) <= MAX_FILENAME_BYTES
+
+
+# --- what the bytes are ------------------------------------------------------------
+
+# Types that say only "some bytes": never a mismatch, whatever the bytes are.
+_GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/binary",
+                            "application/unknown", "application/x-unknown", "application/download",
+                            "application/x-download", "application/force-download"})
+# Formats that many others are built on (OOXML and ODF are zip files, old Office files OLE storage):
+# when the signature alone cannot tell which, the sniffed type is the container.
+_CONTAINERS = ("application/zip", "application/x-ole-storage")
+# Names mail clients and puremagic's table use for one type, to one spelling.
+_ALIASES = {
+    "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
+    "application/x-pdf": "application/pdf", "application/x-zip-compressed": "application/zip",
+    "application/x-zip": "application/zip", "application/x-gzip": "application/gzip",
+    "application/excel": "application/vnd.ms-excel", "application/x-excel": "application/vnd.ms-excel",
+    "application/mspowerpoint": "application/vnd.ms-powerpoint",
+    "application/x-msdownload": "application/vnd.microsoft.portable-executable",
+    "application/x-dosexec": "application/vnd.microsoft.portable-executable",
+    "text/rtf": "application/rtf", "text/xml": "application/xml",
+}
+
+
+@dataclass(frozen=True)
+class SniffedType:
+    """What the bytes of a file are, by their signature, and whether that contradicts the type the mail gave.
+
+    ``content_type`` is None when the bytes carry no signature puremagic knows (plain text, most CSV).
+    """
+
+    content_type: str | None
+    mismatch: bool
+
+
+def sniff(content: bytes, declared: str) -> SniffedType:
+    """The type of `content` by its signature, checked against `declared`, the Content-Type of its part."""
+    candidates = _signature_candidates(content)
+    if not candidates:
+        return SniffedType(None, False)
+    declared = _normal_type(declared)
+    best = _most_likely(candidates)
+    if declared in _GENERIC_TYPES:
+        return SniffedType(best, False)
+    if declared in {mime for mime, _ in candidates} or _extensions(declared) & {ext for _, ext in candidates}:
+        return SniffedType(declared, False)
+    # One kind of text for another (an .html sent as text/plain) is no disguise worth showing.
+    return SniffedType(best, not (declared.startswith("text/") and best.startswith("text/")))
+
+
+def _signature_candidates(content: bytes) -> list[tuple[str, str]]:
+    """(type, extension) of every signature that matches, most confident first; unnamed and generic ones left out."""
+    try:
+        matches = puremagic.magic_string(content)
+    except (LookupError, ValueError):  # puremagic.PureError is a LookupError: no signature matched
+        return []
+    ranked = sorted(matches, key=lambda match: -match.confidence)
+    return [(_normal_type(match.mime_type), match.extension.lower()) for match in ranked
+            if match.mime_type and _normal_type(match.mime_type) not in _GENERIC_TYPES]
+
+
+def _most_likely(candidates: list[tuple[str, str]]) -> str:
+    first = candidates[0][0]
+    if all(mime == first for mime, _ in candidates):
+        return first
+    container = next((mime for mime in _CONTAINERS if mime in {m for m, _ in candidates}), None)
+    return container or first
+
+
+def _normal_type(content_type: str) -> str:
+    bare = content_type.split(";", 1)[0].strip().lower()
+    return _ALIASES.get(bare, bare)
+
+
+def _extensions(content_type: str) -> set[str]:
+    return set(mimetypes.guess_all_extensions(content_type, strict=False))

@@ -23,7 +23,7 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
-from parsers.attachments import decoded_filename, sanitise_filename
+from parsers.attachments import decoded_filename, sanitise_filename, sniff
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -52,11 +52,23 @@ class NotAnEmail(ValueError):
 
 @dataclass(frozen=True)
 class Attachment:
-    """One attached file, decoded, with a filename safe to show or store."""
+    """One attached file, decoded, with a filename safe to show or store.
+
+    ``content_type`` is what the mail said; ``sniffed_type`` what the bytes are by their signature
+    (None when they carry none), and ``type_mismatch`` whether the two disagree (a program sent as a PDF).
+    """
 
     filename: str
     content_type: str
     content: bytes
+    sniffed_type: str | None = None
+    type_mismatch: bool = False
+
+    @classmethod
+    def of(cls, filename: str, content_type: str, content: bytes) -> Attachment:
+        """An attachment whose type is sniffed from `content`; `filename` must be sanitised already."""
+        sniffed = sniff(content, content_type)
+        return cls(filename, content_type, content, sniffed.content_type, sniffed.mismatch)
 
 
 @dataclass(frozen=True)
@@ -330,9 +342,7 @@ def _attachment(number: int, item: dict[str, object]) -> Attachment:
     name = decoded_filename(str(item.get("filename") or ""))
     if _is_synthesised_name(name, item):
         name = ""
-    return Attachment(filename=sanitise_filename(name, number, content_type),
-                      content_type=content_type,
-                      content=_attachment_bytes(item))
+    return Attachment.of(sanitise_filename(name, number, content_type), content_type, _attachment_bytes(item))
 
 
 def _is_synthesised_name(name: str, item: dict[str, object]) -> bool:

@@ -47,9 +47,13 @@ def case_recipients(case: Case) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class NewAttachment:
+    """A file staff attach from the command line; its type is sniffed as mail's are (`parsers.attachments`)."""
+
     filename: str
     content_type: str
     content: bytes
+    sniffed_type: str | None = None
+    type_mismatch: bool = False
 
 
 def attachment_row(attachment: NewAttachment | ParsedAttachment, case_number: int, inbound_id: int | None,
@@ -57,6 +61,7 @@ def attachment_row(attachment: NewAttachment | ParsedAttachment, case_number: in
     """The stored row of a file attached to a case (and to one of its comments)."""
     return Attachment(case_number=case_number, inbound_message_id=inbound_id, comment_id=comment_id,
                       filename=attachment.filename, content_type=attachment.content_type,
+                      sniffed_type=attachment.sniffed_type, type_mismatch=attachment.type_mismatch,
                       size=len(attachment.content), sha256=hashlib.sha256(attachment.content).hexdigest(),
                       content=attachment.content)
 
