@@ -1,4 +1,4 @@
-"""Attached files as people really send them: names made safe, types sniffed from the bytes.
+"""Attached files as people really send them: names made safe, types sniffed, winmail.dat unpacked.
 
 Part of the parse stage (store raw → **parse** → decide → act). A name from
 mail is hostile before and after it is decoded; what leaves here is a bare
@@ -15,9 +15,10 @@ import unicodedata
 from dataclasses import dataclass
 
 import puremagic
+import tnefparse
 
-__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "SniffedType", "decoded_filename", "sanitise_filename",
-           "sniff"]
+__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "SniffedType", "Unpacked", "decoded_filename", "is_tnef",
+           "sanitise_filename", "sniff", "unpack_tnef"]
 
 MAX_FILENAME_LENGTH = 200  # characters
 MAX_FILENAME_BYTES = 255  # in UTF-8: what one name may take on common file systems, and the column's width
@@ -166,3 +167,32 @@ def _normal_type(content_type: str) -> str:
 
 def _extensions(content_type: str) -> set[str]:
     return set(mimetypes.guess_all_extensions(content_type, strict=False))
+
+
+# --- winmail.dat ------------------------------------------------------------------------
+
+# Outlook's Transport Neutral Encapsulation Format: the real attachments, wrapped in one file.
+_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """What a container held: its files, by the names it gave them (not yet cleaned), or why it could not be read."""
+
+    files: tuple[tuple[str, bytes], ...] = ()
+    problem: str | None = None
+
+
+def is_tnef(filename: str, content_type: str) -> bool:
+    return content_type.lower() in _TNEF_TYPES or filename.lower() == "winmail.dat"
+
+
+def unpack_tnef(content: bytes) -> Unpacked:
+    """The files inside a winmail.dat, read by tnefparse; a corrupt one gives none and says why."""
+    try:
+        tnef = tnefparse.TNEF(content)
+        files = tuple((str(found.long_filename() or found.name or ""), found.data) for found in tnef.attachments
+                      if isinstance(found.data, bytes))
+    except Exception as exc:  # tnefparse on hostile bytes raises ValueError, struct.error, IndexError and more
+        return Unpacked(problem=f"winmail.dat could not be unpacked ({type(exc).__name__}: {exc}); kept whole")
+    return Unpacked(files)

@@ -14,6 +14,7 @@ import binascii
 import email
 import email.message
 import email.utils
+import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
-from parsers.attachments import decoded_filename, sanitise_filename, sniff
+from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, unpack_tnef
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -118,6 +119,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
     sender = read_sender(_raw_values(reading.structure, "From"))
     html = "\n".join(reading.html) or None
+    attachments, unpack_problems = _unpacked(reading.attachments)
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -132,9 +134,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         headers=headers,
         text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html),
         html=html,
-        attachments=reading.attachments,
+        attachments=attachments,
         is_mime=_first(headers, "MIME-Version") is not None,
-        defects=reading.defects,
+        defects=(*reading.defects, *unpack_problems),
         structure=reading.structure,
     )
 
@@ -343,6 +345,29 @@ def _attachment(number: int, item: dict[str, object]) -> Attachment:
     if _is_synthesised_name(name, item):
         name = ""
     return Attachment.of(sanitise_filename(name, number, content_type), content_type, _attachment_bytes(item))
+
+
+def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
+    """Every attachment, each winmail.dat followed by the files it held; and why any could not be unpacked.
+
+    The winmail.dat itself is kept: what tnefparse does not understand is still there for a person.
+    """
+    found: list[Attachment] = []
+    problems: list[str] = []
+    for attachment in attachments:
+        found.append(attachment)
+        if not is_tnef(attachment.filename, attachment.content_type):
+            continue
+        unpacked = unpack_tnef(attachment.content)
+        problems += [unpacked.problem] if unpacked.problem else []
+        found += [_file_of(name, content, len(found) + 1) for name, content in unpacked.files]
+    return tuple(found), tuple(problems)
+
+
+def _file_of(name: str, content: bytes, number: int) -> Attachment:
+    """An attachment found inside another: its type guessed from its name, then checked against its bytes."""
+    content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+    return Attachment.of(sanitise_filename(name, number, content_type), content_type, content)
 
 
 def _is_synthesised_name(name: str, item: dict[str, object]) -> bool:

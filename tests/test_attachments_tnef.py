@@ -1,0 +1,72 @@
+"""Outlook's winmail.dat (TNEF) is unpacked into the files it holds, and kept; a corrupt one is kept whole."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from conftest import DATA, Intake
+from parsers.attachments import unpack_tnef
+
+WINMAIL = DATA / "attachments" / "outlook_winmail.eml"
+
+
+def _winmail_dat() -> bytes:
+    """The real winmail.dat inside the fixture, as Outlook wrote it."""
+    text = WINMAIL.read_bytes().decode("ascii")
+    encoded = text.split('filename="winmail.dat"\r\n\r\n', 1)[1].split("\r\n------=", 1)[0]
+    return base64.b64decode(encoded)
+
+
+def _with_winmail(content: bytes) -> bytes:
+    """The fixture with its winmail.dat replaced by `content`."""
+    text = WINMAIL.read_bytes().decode("ascii")
+    head, rest = text.split('filename="winmail.dat"\r\n\r\n', 1)
+    tail = rest.split("\r\n------=", 1)[1]
+    return (head + 'filename="winmail.dat"\r\n\r\n' + base64.encodebytes(content).decode()
+            + "\r\n------=" + tail).replace("<winmail@", "<corrupt-winmail@").encode()
+
+
+def test_the_files_of_a_real_winmail_dat_are_attached_by_their_names_and_the_original_kept(intake: Intake) -> None:
+    assert intake.run("ingest", str(WINMAIL)).code == 0
+
+    [case] = intake.cases()
+    assert intake.last_outcome()["outcome"] == "case_created"
+    attachments = intake.show(case["number"])["attachments"]
+    assert [(a["filename"], a["content_type"]) for a in attachments] == [
+        ("winmail.dat", "application/ms-tnef"),
+        ("TBZ PARIV GmbH.jpg", "image/jpeg"),
+        ("image003.jpg", "image/jpeg"),
+        ("UmlautAnhang-äüö.txt", "text/plain")]
+    original = _winmail_dat()
+    assert attachments[0]["sha256"] == hashlib.sha256(original).hexdigest()
+    inside = dict(unpack_tnef(original).files)
+    assert attachments[1]["sha256"] == hashlib.sha256(inside["TBZ PARIV GmbH.jpg"]).hexdigest()
+    assert attachments[1]["sniffed_type"] == "image/jpeg" and not attachments[1]["type_mismatch"]
+    reply = intake.last_reply_text()
+    assert "UmlautAnhang-äüö.txt" in reply and "winmail.dat" in reply
+
+
+def test_a_corrupt_winmail_dat_is_kept_whole_and_the_case_made(intake: Intake) -> None:
+    corrupt = b"\x78\x9f\x3e\x22" + bytes(range(256)) * 4  # TNEF's signature, then nothing TNEF can read
+
+    assert intake.ingest(_with_winmail(corrupt)).code == 0
+
+    [case] = intake.cases()
+    assert intake.last_outcome()["outcome"] == "case_created"
+    [kept] = intake.show(case["number"])["attachments"]
+    assert kept["filename"] == "winmail.dat" and kept["sha256"] == hashlib.sha256(corrupt).hexdigest()
+
+
+def test_a_winmail_dat_that_is_not_tnef_at_all_is_kept_whole(intake: Intake) -> None:
+    assert intake.ingest(_with_winmail(b"this was never a winmail.dat\n")).code == 0
+
+    [case] = intake.cases()
+    [kept] = intake.show(case["number"])["attachments"]
+    assert kept["filename"] == "winmail.dat" and kept["size"] == len(b"this was never a winmail.dat\n")
+
+
+def test_unpacking_says_why_it_could_not() -> None:
+    unpacked = unpack_tnef(b"not tnef")
+    assert unpacked.files == ()
+    assert unpacked.problem is not None and re.search(r"could not be unpacked .*kept whole", unpacked.problem)
