@@ -1,4 +1,4 @@
-"""Attached files as people really send them: names made safe, types sniffed, winmail.dat unpacked.
+"""Attached files as people really send them: names made safe, types sniffed, winmail.dat and uuencode unpacked.
 
 Part of the parse stage (store raw → **parse** → decide → act). A name from
 mail is hostile before and after it is decoded; what leaves here is a bare
@@ -7,6 +7,7 @@ file system.
 """
 from __future__ import annotations
 
+import binascii
 import email.errors
 import email.header
 import mimetypes
@@ -18,7 +19,7 @@ import puremagic
 import tnefparse
 
 __all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "SniffedType", "Unpacked", "decoded_filename", "is_tnef",
-           "sanitise_filename", "sniff", "unpack_tnef"]
+           "sanitise_filename", "sniff", "split_uuencoded", "unpack_tnef"]
 
 MAX_FILENAME_LENGTH = 200  # characters
 MAX_FILENAME_BYTES = 255  # in UTF-8: what one name may take on common file systems, and the column's width
@@ -196,3 +197,59 @@ def unpack_tnef(content: bytes) -> Unpacked:
     except Exception as exc:  # tnefparse on hostile bytes raises ValueError, struct.error, IndexError and more
         return Unpacked(problem=f"winmail.dat could not be unpacked ({type(exc).__name__}: {exc}); kept whole")
     return Unpacked(files)
+
+
+# --- uuencoded files in a text body --------------------------------------------------
+
+_UU_BEGIN = re.compile(r"begin [0-7]{3,4} (?P<name>\S.*?)[ \t]*")
+
+
+def split_uuencoded(text: str) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+    """`text` without its uuencoded files (``begin 644 name`` … ``end``), and those files, decoded.
+
+    Old clients and scripts still paste files into the body this way. A block
+    that does not decode, or has no ``end``, is left as text: it may be someone's prose.
+    """
+    lines = text.split("\n")
+    kept: list[str] = []
+    files: list[tuple[str, bytes]] = []
+    at = 0
+    while at < len(lines):
+        begin = _UU_BEGIN.fullmatch(lines[at].rstrip("\r"))
+        found = _uudecoded(lines, at + 1) if begin else None
+        if begin is None or found is None:
+            kept.append(lines[at])
+            at += 1
+            continue
+        content, at = found
+        files.append((begin.group("name"), content))
+    return "\n".join(kept), tuple(files)
+
+
+def _uudecoded(lines: list[str], start: int) -> tuple[bytes, int] | None:
+    """The bytes of the block whose data starts at line `start`, and the line after its ``end``; None if it is none."""
+    chunks: list[bytes] = []
+    for at in range(start, len(lines)):
+        line = lines[at].rstrip("\r")
+        if line.strip() == "end":
+            return b"".join(chunks), at + 1
+        chunk = _uudecoded_line(line)
+        if chunk is None:
+            return None
+        chunks.append(chunk)
+    return None
+
+
+def _uudecoded_line(line: str) -> bytes | None:
+    if not line.strip():
+        return b""  # a zero-length line whose space was trimmed in transit
+    try:
+        return binascii.a2b_uu(line)
+    except binascii.Error:
+        pass
+    # Encoders that pad lines leave bytes past the declared length; the uu module read up to that length.
+    declared = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
+    try:
+        return binascii.a2b_uu(line[:declared])
+    except (binascii.Error, ValueError):
+        return None

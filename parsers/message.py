@@ -24,7 +24,7 @@ import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
-from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, unpack_tnef
+from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, split_uuencoded, unpack_tnef
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -120,6 +120,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     sender = read_sender(_raw_values(reading.structure, "From"))
     html = "\n".join(reading.html) or None
     attachments, unpack_problems = _unpacked(reading.attachments)
+    plain, uuencoded = _without_uuencoded(_body_plain_parts(reading.plain, reading.attachments), len(attachments))
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -132,9 +133,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(_body_plain_parts(reading.plain, reading.attachments), html),
+        text=_body_text(plain, html),
         html=html,
-        attachments=attachments,
+        attachments=(*attachments, *uuencoded),
         is_mime=_first(headers, "MIME-Version") is not None,
         defects=(*reading.defects, *unpack_problems),
         structure=reading.structure,
@@ -362,6 +363,17 @@ def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ..
         problems += [unpacked.problem] if unpacked.problem else []
         found += [_file_of(name, content, len(found) + 1) for name, content in unpacked.files]
     return tuple(found), tuple(problems)
+
+
+def _without_uuencoded(parts: list[str], attached: int) -> tuple[list[str], tuple[Attachment, ...]]:
+    """The text parts without the files uuencoded into them, and those files, numbered after `attached`."""
+    texts: list[str] = []
+    files: list[Attachment] = []
+    for part in parts:
+        text, found = split_uuencoded(part)
+        texts.append(text)
+        files += [_file_of(name, content, attached + len(files) + 1) for name, content in found]
+    return texts, tuple(files)
 
 
 def _file_of(name: str, content: bytes, number: int) -> Attachment:
