@@ -116,6 +116,11 @@ _ALIASES = {
 }
 
 
+# puremagic's confidence below which a match is too weak to contradict the mail: a two-byte signature
+# (a DER SEQUENCE, which every S/MIME signature starts with, "matches" a Windows catalogue file).
+_MIN_CONFIDENCE = 0.3
+
+
 @dataclass(frozen=True)
 class SniffedType:
     """What the bytes of a file are, by their signature, and whether that contradicts the type the mail gave.
@@ -143,14 +148,16 @@ def sniff(content: bytes, declared: str) -> SniffedType:
 
 
 def _signature_candidates(content: bytes) -> list[tuple[str, str]]:
-    """(type, extension) of every signature that matches, most confident first; unnamed and generic ones left out."""
+    """(type, extension) of every signature that matches, most confident first; unnamed, generic and weak ones
+    left out."""
     try:
         matches = puremagic.magic_string(content)
     except (LookupError, ValueError):  # puremagic.PureError is a LookupError: no signature matched
         return []
     ranked = sorted(matches, key=lambda match: -match.confidence)
     return [(_normal_type(match.mime_type), match.extension.lower()) for match in ranked
-            if match.mime_type and _normal_type(match.mime_type) not in _GENERIC_TYPES]
+            if match.mime_type and _normal_type(match.mime_type) not in _GENERIC_TYPES
+            and match.confidence >= _MIN_CONFIDENCE]
 
 
 def _most_likely(candidates: list[tuple[str, str]]) -> str:
