@@ -17,7 +17,7 @@ import email.utils
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import inscriptis
@@ -25,6 +25,7 @@ import mailparser
 from mailparser.utils import decode_header_part
 
 from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, split_uuencoded, unpack_tnef
+from parsers.crypto import PGP_SIGNATURE_NAME, opaque_signed_entity, split_cleartext_signed
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -110,17 +111,15 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes; raise NotAnEmail when they are not mail at all."""
     _check_looks_like_mail(raw)
-    try:
-        reading = _read_with_mail_parser(raw)
-    except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
-        reading = _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+    reading = _signed_content(raw, _read(raw))
     headers = _decoded_headers(reading.structure)
     if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
     sender = read_sender(_raw_values(reading.structure, "From"))
-    html = "\n".join(reading.html) or None
+    plain = _body_plain_parts(reading.plain, reading.attachments)
     attachments, unpack_problems = _unpacked(reading.attachments)
-    plain, uuencoded = _without_uuencoded(_body_plain_parts(reading.plain, reading.attachments), len(attachments))
+    plain, files_in_text = _files_in_text(plain, len(attachments))
+    html = "\n".join(reading.html) or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -135,11 +134,38 @@ def parse_message(raw: bytes) -> ParsedMessage:
         headers=headers,
         text=_body_text(plain, html),
         html=html,
-        attachments=(*attachments, *uuencoded),
+        attachments=(*attachments, *files_in_text),
         is_mime=_first(headers, "MIME-Version") is not None,
         defects=(*reading.defects, *unpack_problems),
         structure=reading.structure,
     )
+
+
+def _read(raw: bytes) -> _Reading:
+    try:
+        return _read_with_mail_parser(raw)
+    except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
+        return _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+
+
+def _signed_content(raw: bytes, reading: _Reading) -> _Reading:
+    """An opaque S/MIME signed message read as the entity it signed, under its own headers; the signature kept.
+
+    (A ``multipart/signed`` message needs nothing: its first part is the message, its signature an attachment.)
+    """
+    entity = opaque_signed_entity(reading.structure)
+    if entity is None:
+        return reading
+    inner = _read(_without_content_headers(raw) + entity)
+    return replace(inner, attachments=(*inner.attachments, *reading.attachments),
+                   defects=(*reading.defects, *inner.defects))
+
+
+def _without_content_headers(raw: bytes) -> bytes:
+    """The header section of `raw` without its Content-* fields, ready to be followed by another entity."""
+    header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    fields = re.split(rb"\r?\n(?![ \t])", header_section)
+    return b"".join(field + b"\r\n" for field in fields if not field.lower().startswith(b"content-"))
 
 
 @dataclass(frozen=True)
@@ -365,12 +391,19 @@ def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ..
     return tuple(found), tuple(problems)
 
 
-def _without_uuencoded(parts: list[str], attached: int) -> tuple[list[str], tuple[Attachment, ...]]:
-    """The text parts without the files uuencoded into them, and those files, numbered after `attached`."""
+def _files_in_text(parts: list[str], attached: int) -> tuple[list[str], tuple[Attachment, ...]]:
+    """The text parts as their sender wrote them, and the files found in them, numbered after `attached`.
+
+    An inline PGP signature leaves the text it signed and is kept as a file;
+    uuencoded files are taken out of the text and decoded.
+    """
     texts: list[str] = []
     files: list[Attachment] = []
     for part in parts:
-        text, found = split_uuencoded(part)
+        text, signatures = split_cleartext_signed(part)
+        files += [Attachment.of(PGP_SIGNATURE_NAME, "application/pgp-signature", signature.encode("utf-8"))
+                  for signature in signatures]
+        text, found = split_uuencoded(text)
         texts.append(text)
         files += [_file_of(name, content, attached + len(files) + 1) for name, content in found]
     return texts, tuple(files)
