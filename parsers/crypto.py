@@ -1,9 +1,11 @@
-"""Signed mail (S/MIME, OpenPGP): what was signed is read as the message.
+"""Signed and encrypted mail (S/MIME, OpenPGP): what was signed is read as the message; encryption is recognised.
 
 Part of the parse stage (store raw → **parse** → decide → act). Nothing here
 verifies a signature (intake has no keys to trust and does not need them: a
 signature proves nothing about who may file a case; sender authentication
-does that). It finds the text a signature covers, so that text is the case.
+does that) or decrypts anything. It finds the text a signature covers, so
+that text is the case, and it says when a message is encrypted, so the
+decision can refuse it without anything quoting the ciphertext.
 
 - ``multipart/signed`` (S/MIME and PGP/MIME): the MIME parser already reads
   the first part as the message and the signature as an attachment.
@@ -13,6 +15,8 @@ does that). It finds the text a signature covers, so that text is the case.
 - Inline cleartext signatures (``-----BEGIN PGP SIGNED MESSAGE-----``,
   RFC 4880 section 7): `split_cleartext_signed` gives the signed text and the
   armoured signature.
+- Encrypted: S/MIME enveloped data, PGP/MIME ``multipart/encrypted`` and
+  inline ``-----BEGIN PGP MESSAGE-----``: `encryption_of` names which.
 """
 from __future__ import annotations
 
@@ -21,15 +25,30 @@ from collections.abc import Callable
 
 from asn1crypto import cms
 
-__all__ = ["PGP_SIGNATURE_NAME", "opaque_signed_entity", "split_cleartext_signed"]
+__all__ = ["PGP_SIGNATURE_NAME", "encryption_of", "opaque_signed_entity", "split_cleartext_signed"]
 
 PGP_SIGNATURE_NAME = "signature.asc"
 
 _PKCS7_MIME = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+_ENVELOPED = frozenset({"enveloped-data", "authenveloped-data"})
+_ENVELOPED_CMS = frozenset({"enveloped_data", "authenticated_enveloped_data"})
+_PGP_MESSAGE = "-----BEGIN PGP MESSAGE-----"
 # RFC 4880 section 7: this line, armour headers (Hash: ...), an empty line, the text, then the signature.
 _BEGIN_SIGNED = "-----BEGIN PGP SIGNED MESSAGE-----"
 _BEGIN_SIGNATURE = "-----BEGIN PGP SIGNATURE-----"
 _END_SIGNATURE = "-----END PGP SIGNATURE-----"
+
+
+def encryption_of(structure: email.message.Message, text_parts: list[str]) -> str | None:
+    """How the message is encrypted ("S/MIME", "PGP/MIME" or "inline PGP"), or None when it is not."""
+    content_type = structure.get_content_type()
+    if content_type == "multipart/encrypted":
+        return "PGP/MIME"
+    if content_type in _PKCS7_MIME and _is_enveloped(structure):
+        return "S/MIME"
+    if any(part.lstrip().startswith(_PGP_MESSAGE) for part in text_parts):
+        return "inline PGP"
+    return None
 
 
 def opaque_signed_entity(structure: email.message.Message) -> bytes | None:
@@ -97,6 +116,14 @@ def _signed_block(lines: list[str], start: int) -> tuple[list[str], list[str], i
 
 def _index(lines: list[str], start: int, wanted: Callable[[str], bool]) -> int:
     return next((at for at in range(start, len(lines)) if wanted(lines[at])), -1)
+
+
+def _is_enveloped(structure: email.message.Message) -> bool:
+    smime_type = structure.get_param("smime-type")
+    if isinstance(smime_type, str):
+        return smime_type.lower() in _ENVELOPED
+    info = _content_info(structure)  # old clients leave smime-type out: the CMS structure says
+    return info is not None and info["content_type"].native in _ENVELOPED_CMS
 
 
 def _content_info(structure: email.message.Message) -> cms.ContentInfo | None:

@@ -25,7 +25,7 @@ import mailparser
 from mailparser.utils import decode_header_part
 
 from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, split_uuencoded, unpack_tnef
-from parsers.crypto import PGP_SIGNATURE_NAME, opaque_signed_entity, split_cleartext_signed
+from parsers.crypto import PGP_SIGNATURE_NAME, encryption_of, opaque_signed_entity, split_cleartext_signed
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -96,6 +96,9 @@ class ParsedMessage:
     # The MIME tree as the standard library parsed it, for readers that need the
     # structure itself (delivery reports); never shown or stored.
     structure: email.message.Message = field(repr=False, compare=False)
+    # How the message is encrypted ("S/MIME", "PGP/MIME", "inline PGP"; `parsers.crypto`), or None.
+    # An encrypted message has no text: nobody here can read it, and nothing may quote it.
+    encryption: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -117,9 +120,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
     sender = read_sender(_raw_values(reading.structure, "From"))
     plain = _body_plain_parts(reading.plain, reading.attachments)
+    # Nothing of an encrypted message is read as text, so nothing downstream can quote its ciphertext.
+    encryption = encryption_of(reading.structure, plain)
     attachments, unpack_problems = _unpacked(reading.attachments)
     plain, files_in_text = _files_in_text(plain, len(attachments))
-    html = "\n".join(reading.html) or None
+    html = None if encryption else "\n".join(reading.html) or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -132,12 +137,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(plain, html),
+        text="" if encryption else _body_text(plain, html),
         html=html,
         attachments=(*attachments, *files_in_text),
         is_mime=_first(headers, "MIME-Version") is not None,
         defects=(*reading.defects, *unpack_problems),
         structure=reading.structure,
+        encryption=encryption,
     )
 
 

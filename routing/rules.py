@@ -1,6 +1,6 @@
 """Small pure rules about a message. Each answers one question and says why, in words a person can read.
 
-Is it an auto-reply? Is it too large? Which priority
+Is it an auto-reply? Is it too large? Can we read it at all? Which priority
 does the case get? The checks of a case's fields are in `routing.checks`.
 """
 from __future__ import annotations
@@ -36,6 +36,16 @@ def size_problem(size: int, limit: int) -> Problem | None:
         return None
     return Problem(f"Your message is {_readable(size)}, larger than the {_readable(limit)} we accept. "
                    f"Please send it again with smaller attachments, or share large files by link.", refuse=True)
+
+
+def encrypted_problem(encryption: str | None) -> Problem | None:
+    """Encrypted mail cannot be read here; the answer says so and quotes nothing of it."""
+    if encryption is None:
+        return None
+    return Problem(f"We cannot read encrypted mail. Your message arrived encrypted ({encryption}), so nobody "
+                   f"here can read it; it has been kept, unopened. Please send it again without encryption. "
+                   f"If it must hold something confidential, say so in a short unencrypted message and we will "
+                   f"arrange a safe way to receive it.", refuse=True)
 
 
 def _readable(size: int) -> str:
