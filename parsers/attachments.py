@@ -12,14 +12,18 @@ import email.errors
 import email.header
 import mimetypes
 import re
+import struct
+import subprocess
+import sys
 import unicodedata
 from dataclasses import dataclass
 
 import puremagic
-import tnefparse
 
-__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "SniffedType", "Unpacked", "decoded_filename", "is_tnef",
-           "sanitise_filename", "sniff", "split_uuencoded", "unpack_tnef"]
+from parsers import tnef_child
+
+__all__ = ["MAX_FILENAME_BYTES", "MAX_FILENAME_LENGTH", "TNEF_SECONDS", "SniffedType", "Unpacked", "decoded_filename",
+           "is_tnef", "sanitise_filename", "sniff", "split_uuencoded", "unpack_tnef"]
 
 MAX_FILENAME_LENGTH = 200  # characters
 MAX_FILENAME_BYTES = 255  # in UTF-8: what one name may take on common file systems, and the column's width
@@ -179,6 +183,7 @@ def _extensions(content_type: str) -> set[str]:
 
 # --- winmail.dat ------------------------------------------------------------------------
 
+TNEF_SECONDS = 20.0  # for tnefparse to read one winmail.dat: a 25 MB one takes a second or two
 # Outlook's Transport Neutral Encapsulation Format: the real attachments, wrapped in one file.
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
@@ -195,15 +200,42 @@ def is_tnef(filename: str, content_type: str) -> bool:
     return content_type.lower() in _TNEF_TYPES or filename.lower() == "winmail.dat"
 
 
-def unpack_tnef(content: bytes) -> Unpacked:
-    """The files inside a winmail.dat, read by tnefparse; a corrupt one gives none and says why."""
+def unpack_tnef(content: bytes, timeout: float = TNEF_SECONDS) -> Unpacked:
+    """The files inside a winmail.dat, read by tnefparse in a process of its own; a corrupt one gives none
+    and says why.
+
+    tnefparse trusts the counts in the file, and a corrupt one can make it loop
+    for hours or fill memory (`parsers.tnef_child`): the child has a memory
+    limit and `timeout` seconds, and whatever becomes of it, the message goes on.
+    """
     try:
-        tnef = tnefparse.TNEF(content)
-        files = tuple((str(found.long_filename() or found.name or ""), found.data) for found in tnef.attachments
-                      if isinstance(found.data, bytes))
-    except Exception as exc:  # tnefparse on hostile bytes raises ValueError, struct.error, IndexError and more
-        return Unpacked(problem=f"winmail.dat could not be unpacked ({type(exc).__name__}: {exc}); kept whole")
-    return Unpacked(files)
+        done = subprocess.run([sys.executable, "-I", "-m", "parsers.tnef_child"], input=content,
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return _not_unpacked(f"tnefparse took longer than {timeout:g} s")
+    if done.returncode == tnef_child.OUT_OF_MEMORY:
+        return _not_unpacked(f"tnefparse needed more than {tnef_child.MEMORY_LIMIT // 2**20} MB")
+    if done.returncode != 0:
+        error = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return _not_unpacked(error[-1] if error else f"tnefparse exited with {done.returncode}")
+    return Unpacked(_files_written(done.stdout))
+
+
+def _not_unpacked(why: str) -> Unpacked:
+    return Unpacked(problem=f"winmail.dat could not be unpacked ({why}); kept whole")
+
+
+def _files_written(stream: bytes) -> tuple[tuple[str, bytes], ...]:
+    """The (name, data) records `parsers.tnef_child` writes."""
+    files = []
+    at = 0
+    while at + 8 <= len(stream):
+        name_length, data_length = struct.unpack_from(">II", stream, at)
+        at += 8
+        name = stream[at:at + name_length].decode("utf-8", "replace")
+        files.append((name, stream[at + name_length:at + name_length + data_length]))
+        at += name_length + data_length
+    return tuple(files)
 
 
 # --- uuencoded files in a text body --------------------------------------------------
@@ -252,11 +284,11 @@ def _uudecoded_line(line: str) -> bytes | None:
         return b""  # a zero-length line whose space was trimmed in transit
     try:
         return binascii.a2b_uu(line)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         pass
     # Encoders that pad lines leave bytes past the declared length; the uu module read up to that length.
     declared = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
     try:
         return binascii.a2b_uu(line[:declared])
-    except (binascii.Error, ValueError):
+    except ValueError:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import struct
 
 from conftest import DATA, Intake
 from parsers.attachments import unpack_tnef
@@ -70,3 +71,33 @@ def test_unpacking_says_why_it_could_not() -> None:
     unpacked = unpack_tnef(b"not tnef")
     assert unpacked.files == ()
     assert unpacked.problem is not None and re.search(r"could not be unpacked .*kept whole", unpacked.problem)
+
+
+def _with_message_properties(data: bytes) -> bytes:
+    """The real winmail.dat with the start of its message's MAPI properties (attribute 0x9003) overwritten."""
+    winmail = bytearray(_winmail_dat())
+    at = 6  # after the signature and the key: attributes of level, id, type, length, data, checksum
+    while struct.unpack_from("<H", winmail, at + 1)[0] != 0x9003:
+        at += 9 + struct.unpack_from("<I", winmail, at + 5)[0] + 2
+    winmail[at + 9:at + 9 + len(data)] = data
+    return bytes(winmail)
+
+
+def test_a_corrupt_property_count_costs_a_timeout_not_the_worker() -> None:
+    # tnefparse trusts the count: four billion properties, each "skipped" with a log line, take hours.
+    endless = _with_message_properties(struct.pack("<I", 0xFFFFFFFF))
+
+    unpacked = unpack_tnef(endless, timeout=2)
+
+    assert unpacked.files == ()
+    assert unpacked.problem == "winmail.dat could not be unpacked (tnefparse took longer than 2 s); kept whole"
+
+
+def test_a_corrupt_multi_value_count_costs_a_memory_limit_not_the_machine() -> None:
+    # One multi-valued short of four billion values: tnefparse appends one object per value.
+    bomb = _with_message_properties(struct.pack("<IHHI", 1, 0x1002, 0x0001, 0xFFFFFFFF))
+
+    unpacked = unpack_tnef(bomb, timeout=120)
+
+    assert unpacked.files == ()
+    assert unpacked.problem == "winmail.dat could not be unpacked (tnefparse needed more than 512 MB); kept whole"

@@ -44,6 +44,8 @@ def test_text_that_only_looks_like_uuencode_stays_text() -> None:
     assert split_uuencoded(prose) == (prose, ())
     no_end = f"begin 644 cut.bin\n{_uuencoded(b'cut short')}"
     assert split_uuencoded(no_end) == (no_end, ())
+    not_ascii = "begin 644 notes.txt\nMérci beaucoup\nend"
+    assert split_uuencoded(not_ascii) == (not_ascii, ())
 
 
 def test_lines_padded_past_their_length_still_decode() -> None:
