@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import DATA, Intake
+from conftest import DATA, Intake, compose
 from intake.store.database import open_store
 from intake.store.models import InboundMessage
 
@@ -69,3 +69,19 @@ def test_encrypted_mail_from_a_program_is_ignored(intake: Intake) -> None:
 
     assert intake.last_outcome()["outcome"] == "ignored"
     assert intake.outbox() == []
+
+
+def test_an_encrypted_reply_on_a_case_adds_no_comment_and_is_refused(intake: Intake) -> None:
+    intake.ingest(compose("Zack Morris <zack.morris@bayside.example>", "Household report",
+                          "Case Type: Ask a Question\nModule: Census\nDescription: Where is the household report?\n"))
+    [case] = intake.cases()
+    [ack] = intake.sent_mail()
+    reply = (DATA / "attachments" / "pgp_mime_encrypted.eml").read_bytes().replace(
+        b"Subject: Household report (PGP encrypted)",
+        f"Subject: Re: {ack['Subject']}\r\nIn-Reply-To: {ack['Message-ID']}".encode())
+
+    assert intake.ingest(reply).code == 0
+
+    assert intake.last_outcome()["outcome"] == "refused"
+    assert intake.show(case["number"])["comments"] == []
+    assert "We cannot read encrypted mail" in intake.last_reply_text()

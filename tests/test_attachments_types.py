@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_a_program_sent_as_a_pdf_is_stored_with_both_types_and_shown(intake: Int
     assert (notes["sniffed_type"], notes["type_mismatch"]) == (None, False)  # text carries no signature
     lines = intake.run("show", str(case["number"])).out.splitlines()
     [shown_program] = [line for line in lines if "invoice.pdf" in line]
-    assert shown_program.endswith("TYPE MISMATCH: the mail says application/pdf, the bytes are "
+    assert shown_program.endswith("TYPE MISMATCH: given as application/pdf, the bytes are "
                                   "application/vnd.microsoft.portable-executable")
     [shown_image] = [line for line in lines if "screen.png" in line]
     assert "MISMATCH" not in shown_image
@@ -59,3 +60,19 @@ def test_a_zip_container_is_not_a_mismatch_for_the_formats_built_on_it() -> None
     assert sniff(buffer.getvalue(), docx).mismatch is False
     assert sniff(buffer.getvalue(), "application/zip").mismatch is False
     assert sniff(buffer.getvalue(), "image/gif") == SniffedType("application/zip", True)
+
+
+def test_a_file_staff_attach_is_sniffed_too(intake: Intake, tmp_path: Path) -> None:
+    intake.ingest(compose(ZACK, "Household report", QUESTION))
+    [case] = intake.cases()
+    disguised = tmp_path / "report.pdf"
+    disguised.write_bytes(PROGRAM)
+
+    assert intake.run("comment", str(case["number"]), "--body", "See the report.", "--internal",
+                      "--attach", str(disguised)).code == 0
+
+    [comment] = intake.show(case["number"])["comments"]
+    [attached] = comment["attachments"]
+    assert (attached["content_type"], attached["type_mismatch"]) == ("application/pdf", True)
+    shown = intake.run("show", str(case["number"])).out
+    assert "[attached: report.pdf] TYPE MISMATCH: given as application/pdf" in shown

@@ -93,7 +93,7 @@ def _print_case(detail: dict[str, Any]) -> None:
 def _mismatch(attachment: dict[str, Any]) -> str:
     if not attachment["type_mismatch"]:
         return ""
-    return f" TYPE MISMATCH: the mail says {attachment['content_type']}, the bytes are {attachment['sniffed_type']}"
+    return f" TYPE MISMATCH: given as {attachment['content_type']}, the bytes are {attachment['sniffed_type']}"
 
 
 def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
