@@ -183,7 +183,7 @@ def _extensions(content_type: str) -> set[str]:
 
 # --- winmail.dat ------------------------------------------------------------------------
 
-TNEF_SECONDS = 20.0  # for tnefparse to read one winmail.dat: a 25 MB one takes a second or two
+TNEF_SECONDS = 10.0  # for tnefparse to read one winmail.dat: a 25 MB one takes a second or two
 # Outlook's Transport Neutral Encapsulation Format: the real attachments, wrapped in one file.
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 

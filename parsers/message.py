@@ -30,6 +30,8 @@ from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
 
+MAX_TNEF_PER_MESSAGE = 3  # winmail.dat files unpacked in one message; the rest are kept as they came
+
 # Headers of which at least one must be present for bytes to count as mail.
 _TELLTALE_HEADERS = frozenset({"from", "subject", "date", "message-id", "to"})
 # An RFC 5322 field name is printable ASCII except the colon.
@@ -384,12 +386,20 @@ def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ..
     """Every attachment, each winmail.dat followed by the files it held; and why any could not be unpacked.
 
     The winmail.dat itself is kept: what tnefparse does not understand is still there for a person.
+    Outlook sends one; past `MAX_TNEF_PER_MESSAGE` they are kept whole, so a message of many hostile
+    ones costs at most that many timeouts.
     """
     found: list[Attachment] = []
     problems: list[str] = []
+    tnef_seen = 0
     for attachment in attachments:
         found.append(attachment)
         if not is_tnef(attachment.filename, attachment.content_type):
+            continue
+        tnef_seen += 1
+        if tnef_seen > MAX_TNEF_PER_MESSAGE:
+            problems.append(f"winmail.dat number {tnef_seen} not unpacked: at most {MAX_TNEF_PER_MESSAGE} are; "
+                            f"kept whole")
             continue
         unpacked = unpack_tnef(attachment.content)
         problems += [unpacked.problem] if unpacked.problem else []

@@ -5,9 +5,11 @@ import base64
 import hashlib
 import re
 import struct
+from email.message import EmailMessage
 
 from conftest import DATA, Intake
 from parsers.attachments import unpack_tnef
+from parsers.message import MAX_TNEF_PER_MESSAGE, parse_message
 
 WINMAIL = DATA / "attachments" / "outlook_winmail.eml"
 
@@ -101,3 +103,18 @@ def test_a_corrupt_multi_value_count_costs_a_memory_limit_not_the_machine() -> N
 
     assert unpacked.files == ()
     assert unpacked.problem == "winmail.dat could not be unpacked (tnefparse needed more than 512 MB); kept whole"
+
+
+def test_past_three_winmail_dat_in_one_message_the_rest_are_kept_whole() -> None:
+    message = EmailMessage()
+    message["From"], message["Subject"] = "zack.morris@bayside.example", "Four of them"
+    message.set_content("See attached.\n")
+    for _ in range(4):
+        message.add_attachment(_winmail_dat(), maintype="application", subtype="ms-tnef", filename="winmail.dat")
+
+    parsed = parse_message(message.as_bytes())
+
+    names = [a.filename for a in parsed.attachments]
+    assert names.count("winmail.dat") == 4 and names.count("image003.jpg") == MAX_TNEF_PER_MESSAGE == 3
+    assert names[-1] == "winmail.dat"  # the fourth, not unpacked
+    assert "winmail.dat number 4 not unpacked: at most 3 are; kept whole" in parsed.defects
