@@ -18,19 +18,21 @@ import email.utils
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import inscriptis
 import mailparser
 from mailparser.utils import decode_header_part
 
+from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, split_uuencoded, unpack_tnef
+from parsers.crypto import PGP_SIGNATURE_NAME, encryption_of, opaque_signed_entity, split_cleartext_signed
 from parsers.flowed import unflow
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
 
-MAX_FILENAME_LENGTH = 200
+MAX_TNEF_PER_MESSAGE = 3  # winmail.dat files unpacked in one message; the rest are kept as they came
 
 # Headers of which at least one must be present for bytes to count as mail.
 _TELLTALE_HEADERS = frozenset({"from", "subject", "date", "message-id", "to"})
@@ -56,11 +58,23 @@ class NotAnEmail(ValueError):
 
 @dataclass(frozen=True)
 class Attachment:
-    """One attached file, decoded, with a filename safe to show or store."""
+    """One attached file, decoded, with a filename safe to show or store.
+
+    ``content_type`` is what the mail said; ``sniffed_type`` what the bytes are by their signature
+    (None when they carry none), and ``type_mismatch`` whether the two disagree (a program sent as a PDF).
+    """
 
     filename: str
     content_type: str
     content: bytes
+    sniffed_type: str | None = None
+    type_mismatch: bool = False
+
+    @classmethod
+    def of(cls, filename: str, content_type: str, content: bytes) -> Attachment:
+        """An attachment whose type is sniffed from `content`; `filename` must be sanitised already."""
+        sniffed = sniff(content, content_type)
+        return cls(filename, content_type, content, sniffed.content_type, sniffed.mismatch)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,9 @@ class ParsedMessage:
     # The MIME tree as the standard library parsed it, for readers that need the
     # structure itself (delivery reports); never shown or stored.
     structure: email.message.Message = field(repr=False, compare=False)
+    # How the message is encrypted ("S/MIME", "PGP/MIME", "inline PGP"; `parsers.crypto`), or None.
+    # An encrypted message has no text: nobody here can read it, and nothing may quote it.
+    encryption: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -109,16 +126,18 @@ def parse_message(raw: bytes, *, headers_only: str | None = None) -> ParsedMessa
     if headers_only is not None:
         reading = _read_headers_only(raw, headers_only)
     else:
-        try:
-            reading = _read_with_mail_parser(raw)
-        except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
-            reading = _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+        reading = _signed_content(raw, _read(raw))
     headers = _decoded_headers(reading.structure)  # without NUL, as every text read from mail
     if not any(name.lower() in _TELLTALE_HEADERS for name, _ in headers):
         raise NotAnEmail("no email headers found (no From, To, Subject, Date or Message-ID)")
     sender = read_sender(_raw_values(reading.structure, "From"))
+    plain = _unflowed(_body_plain_parts(reading.plain, reading.attachments), reading.structure)
+    # Nothing of an encrypted message is read as text, so nothing downstream can quote its ciphertext.
+    encryption = encryption_of(reading.structure, plain)
+    attachments, unpack_problems = _unpacked(reading.attachments)
+    plain, files_in_text = _files_in_text(plain, len(attachments))
     # NUL is no text: a decoded part may hold it, and PostgreSQL's text columns refuse it.
-    html = "\n".join(reading.html).replace("\x00", "") or None
+    html = None if encryption else "\n".join(reading.html).replace("\x00", "") or None
     return ParsedMessage(
         message_id=_message_id(_first(headers, "Message-ID")),
         from_address=sender.address,
@@ -131,14 +150,41 @@ def parse_message(raw: bytes, *, headers_only: str | None = None) -> ParsedMessa
         references=tuple(_message_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         return_path=_return_path(_first(headers, "Return-Path")),
         headers=headers,
-        text=_body_text(_unflowed(_body_plain_parts(reading.plain, reading.attachments), reading.structure),
-                        html).replace("\x00", ""),
+        text="" if encryption else _body_text(plain, html).replace("\x00", ""),
         html=html,
-        attachments=reading.attachments,
+        attachments=(*attachments, *files_in_text),
         is_mime=_first(headers, "MIME-Version") is not None,
-        defects=(*cleaned, *reading.defects),
+        defects=(*cleaned, *reading.defects, *unpack_problems),
         structure=reading.structure,
+        encryption=encryption,
     )
+
+
+def _read(raw: bytes) -> _Reading:
+    try:
+        return _read_with_mail_parser(raw)
+    except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
+        return _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+
+
+def _signed_content(raw: bytes, reading: _Reading) -> _Reading:
+    """An opaque S/MIME signed message read as the entity it signed, under its own headers; the signature kept.
+
+    (A ``multipart/signed`` message needs nothing: its first part is the message, its signature an attachment.)
+    """
+    entity = opaque_signed_entity(reading.structure)
+    if entity is None:
+        return reading
+    inner = _read(_without_content_headers(raw) + entity)
+    return replace(inner, attachments=(*inner.attachments, *reading.attachments),
+                   defects=(*reading.defects, *inner.defects))
+
+
+def _without_content_headers(raw: bytes) -> bytes:
+    """The header section of `raw` without its Content-* fields, ready to be followed by another entity."""
+    header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    fields = re.split(rb"\r?\n(?![ \t])", header_section)
+    return b"".join(field + b"\r\n" for field in fields if not field.lower().startswith(b"content-"))
 
 
 @dataclass(frozen=True)
@@ -394,12 +440,59 @@ def _attachments(found: list[dict[str, object]]) -> tuple[Attachment, ...]:
 
 def _attachment(number: int, item: dict[str, object]) -> Attachment:
     content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
-    name = str(item.get("filename") or "")
+    name = decoded_filename(str(item.get("filename") or ""))
     if _is_synthesised_name(name, item):
         name = ""
-    return Attachment(filename=sanitise_filename(name, number, content_type),
-                      content_type=content_type,
-                      content=_attachment_bytes(item))
+    return Attachment.of(sanitise_filename(name, number, content_type), content_type, _attachment_bytes(item))
+
+
+def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
+    """Every attachment, each winmail.dat followed by the files it held; and why any could not be unpacked.
+
+    The winmail.dat itself is kept: what tnefparse does not understand is still there for a person.
+    Outlook sends one; past `MAX_TNEF_PER_MESSAGE` they are kept whole, so a message of many hostile
+    ones costs at most that many timeouts.
+    """
+    found: list[Attachment] = []
+    problems: list[str] = []
+    tnef_seen = 0
+    for attachment in attachments:
+        found.append(attachment)
+        if not is_tnef(attachment.filename, attachment.content_type):
+            continue
+        tnef_seen += 1
+        if tnef_seen > MAX_TNEF_PER_MESSAGE:
+            problems.append(f"winmail.dat number {tnef_seen} not unpacked: at most {MAX_TNEF_PER_MESSAGE} are; "
+                            f"kept whole")
+            continue
+        unpacked = unpack_tnef(attachment.content)
+        problems += [unpacked.problem] if unpacked.problem else []
+        found += [_file_of(name, content, len(found) + 1) for name, content in unpacked.files]
+    return tuple(found), tuple(problems)
+
+
+def _files_in_text(parts: list[str], attached: int) -> tuple[list[str], tuple[Attachment, ...]]:
+    """The text parts as their sender wrote them, and the files found in them, numbered after `attached`.
+
+    An inline PGP signature leaves the text it signed and is kept as a file;
+    uuencoded files are taken out of the text and decoded.
+    """
+    texts: list[str] = []
+    files: list[Attachment] = []
+    for part in parts:
+        text, signatures = split_cleartext_signed(part)
+        files += [Attachment.of(PGP_SIGNATURE_NAME, "application/pgp-signature", signature.encode("utf-8"))
+                  for signature in signatures]
+        text, found = split_uuencoded(text)
+        texts.append(text)
+        files += [_file_of(name, content, attached + len(files) + 1) for name, content in found]
+    return texts, tuple(files)
+
+
+def _file_of(name: str, content: bytes, number: int) -> Attachment:
+    """An attachment found inside another: its type guessed from its name, then checked against its bytes."""
+    content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+    return Attachment.of(sanitise_filename(name, number, content_type), content_type, content)
 
 
 def _is_synthesised_name(name: str, item: dict[str, object]) -> bool:
@@ -420,22 +513,3 @@ def _attachment_bytes(item: dict[str, object]) -> bytes:
         except (binascii.Error, ValueError):
             return str(payload).encode("utf-8", "surrogateescape")
     return str(payload).encode("utf-8", "surrogateescape")
-
-
-def sanitise_filename(name: str, number: int, content_type: str) -> str:
-    """A bare file name: no directories, control characters or leading dots; never empty."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
-    if not name:
-        name = f"attachment-{number}{mimetypes.guess_extension(content_type) or ''}"
-    return _truncate(name)
-
-
-def _truncate(name: str) -> str:
-    if len(name) <= MAX_FILENAME_LENGTH:
-        return name
-    stem, dot, extension = name.rpartition(".")
-    if dot and 0 < len(extension) <= 10 and stem:
-        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
-    return name[:MAX_FILENAME_LENGTH]

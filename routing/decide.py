@@ -251,6 +251,24 @@ def _over_a_limit(c: _Context) -> Decision | None:
     return Refuse(reasons=c.reasons(reason), reply_to=c.answer_sender, problems=(Problem(excess.message, refuse=True),))
 
 
+def _encrypted(c: _Context) -> Decision | None:
+    """Encrypted mail is kept and refused: politely to a contact, unanswered to anyone else.
+
+    A stranger's or a program's encrypted mail gets no answer (programs never
+    reach this rule): an answer to a forged From would be backscatter, and
+    the answer tells a contact only that we could not read it.
+    """
+    problem = rules.encrypted_problem(c.message.encryption)
+    if problem is None:
+        return None
+    if c.views.directory.contact_by_email(c.address) is None:
+        return Refuse(reasons=c.reasons(f"refused, not answered: {c.message.encryption} encrypted mail from "
+                                        f"{c.address}, who is no contact; nothing in it can be read"))
+    return Refuse(reasons=c.reasons(f"refused: the message is encrypted ({c.message.encryption}) and cannot be "
+                                    f"read; kept unread"),
+                  reply_to=c.answer_sender, problems=(problem,))
+
+
 # --- commands in the subject -------------------------------------------------------
 
 
@@ -531,6 +549,7 @@ _CHAIN: tuple[Rule, ...] = (
     _automatic,
     _authenticated,
     _over_a_limit,
+    _encrypted,
     notices.notice_reply,
     _template_request,
     _status_request,

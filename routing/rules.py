@@ -1,6 +1,6 @@
 """Small pure rules about a message. Each answers one question and says why, in words a person can read.
 
-Is it an auto-reply? Which priority
+Is it an auto-reply? Can we read it at all? Which priority
 does the case get? The checks of a case's fields are in `routing.checks`.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parsers.message import ParsedMessage
+from routing.problems import Problem
 from routing.schema import DEFAULT_PRIORITY, CaseTypeSpec
 
 OUTAGE_ONLY_PRIORITY = "Critical"
@@ -28,6 +29,16 @@ def auto_reply_reason(message: ParsedMessage, own_addresses: frozenset[str], aut
     if looped:
         return f"our own mail came back (X-Loop: {looped[0].strip()})"
     return automatic
+
+
+def encrypted_problem(encryption: str | None) -> Problem | None:
+    """Encrypted mail cannot be read here; the answer says so and quotes nothing of it."""
+    if encryption is None:
+        return None
+    return Problem(f"We cannot read encrypted mail. Your message arrived encrypted ({encryption}), so nobody "
+                   f"here can read it; it has been kept, unopened. Please send it again without encryption. "
+                   f"If it must hold something confidential, say so in a short unencrypted message and we will "
+                   f"arrange a safe way to receive it.", refuse=True)
 
 
 # --- priority -------------------------------------------------------------------

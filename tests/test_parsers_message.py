@@ -6,7 +6,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from parsers.message import NotAnEmail, parse_message, sanitise_filename
+from parsers.attachments import sanitise_filename
+from parsers.message import NotAnEmail, parse_message
 
 
 def district_mail(**headers: str) -> EmailMessage:

@@ -119,7 +119,8 @@ def test_case_detail_orders_inbound_and_outbound_mail_by_time(store: Store) -> N
     assert detail["description"] == "All of 4th grade's grades are gone."
     assert detail["fields_as_written"]["Module"] == "gradebook"
     assert detail["attachments"] == [
-        {"filename": "grades.png", "content_type": "image/png", "size": 5, "sha256": "2" * 64}]
+        {"filename": "grades.png", "content_type": "image/png", "sniffed_type": None, "type_mismatch": False,
+         "size": 5, "sha256": "2" * 64}]
     assert detail["messages"] == [
         {"direction": "inbound", "message_id": "first@client.example", "date": "2026-11-28T12:00:00+00:00",
          "from": "skinner@springfield.example",

@@ -47,9 +47,23 @@ def case_recipients(case: Case) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class NewAttachment:
+    """A file staff attach from the command line; its type is sniffed as mail's are (`parsers.attachments`)."""
+
     filename: str
     content_type: str
     content: bytes
+    sniffed_type: str | None = None
+    type_mismatch: bool = False
+
+
+def attachment_row(attachment: NewAttachment | ParsedAttachment, case_number: int, inbound_id: int | None,
+                   comment_id: int | None = None) -> Attachment:
+    """The stored row of a file attached to a case (and to one of its comments)."""
+    return Attachment(case_number=case_number, inbound_message_id=inbound_id, comment_id=comment_id,
+                      filename=attachment.filename, content_type=attachment.content_type,
+                      sniffed_type=attachment.sniffed_type, type_mismatch=attachment.type_mismatch,
+                      size=len(attachment.content), sha256=hashlib.sha256(attachment.content).hexdigest(),
+                      content=attachment.content)
 
 
 def add_comment(session: Session, case: Case, author: str, body: str, *, public: bool,
@@ -60,10 +74,7 @@ def add_comment(session: Session, case: Case, author: str, body: str, *, public:
     session.add(comment)
     session.flush()
     for attachment in attachments:
-        session.add(Attachment(case_number=case.number, inbound_message_id=inbound_id, comment_id=comment.id,
-                               filename=attachment.filename, content_type=attachment.content_type,
-                               size=len(attachment.content), sha256=hashlib.sha256(attachment.content).hexdigest(),
-                               content=attachment.content))
+        session.add(attachment_row(attachment, case.number, inbound_id, comment.id))
     case.modified = comment.created
     session.flush()
     return comment

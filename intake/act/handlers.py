@@ -10,7 +10,6 @@ the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.act.bounces import record_bounce
-from intake.act.cases import contact_comment, staff_comment
+from intake.act.cases import attachment_row, contact_comment, staff_comment
 from intake.act.departments import DepartmentEvent, tell_department
 from intake.config import Config
 from intake.mailout.compose import Answer, Original, StatusListing, compose_answer, compose_notice, header_text
@@ -27,7 +26,7 @@ from intake.mailout.outbox import enqueue
 from intake.notify.inbound import add_note, case_joins_notices, unsubscribe
 from intake.notify.joining import IncidentJoined
 from intake.store.lookups import status_listing
-from intake.store.models import Attachment, Case, HeldMessage, InboundMessage, QuarantinedMessage
+from intake.store.models import Case, HeldMessage, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
 from parsers.submission import Submission
 from routing.notices import NoteOnNotice, Unsubscribe
@@ -142,9 +141,7 @@ def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.date
     session.add(case)
     session.flush()
     for attachment in draft.attachments:
-        session.add(Attachment(case_number=case.number, inbound_message_id=inbound_id, filename=attachment.filename,
-                               content_type=attachment.content_type, size=len(attachment.content),
-                               sha256=hashlib.sha256(attachment.content).hexdigest(), content=attachment.content))
+        session.add(attachment_row(attachment, case.number, inbound_id))
     session.flush()
     return case
 

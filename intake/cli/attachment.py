@@ -1,7 +1,7 @@
 """`intake attachment CASE NAME_OR_INDEX [--out PATH] [--force]`: take a file out of a case.
 
 Every byte of an attachment's name came from mail, so the name a file is
-written under is the sanitised one (`parsers.message.sanitise_filename`: no
+written under is the sanitised one (`parsers.attachments.sanitise_filename`: no
 directories, no control characters, no leading dots, never empty), in the
 working directory or in the folder ``--out`` names; only ``--out FILE``, which
 staff typed themselves, names a path. An existing file is never replaced
@@ -23,7 +23,7 @@ from intake.cli.text import out
 from intake.config import Config
 from intake.store.database import open_store
 from intake.store.models import Attachment, Case
-from parsers.message import sanitise_filename
+from parsers.attachments import sanitise_filename
 
 
 def add_commands(commands: Any) -> None:

@@ -92,7 +92,7 @@ def _print_case(detail: dict[str, Any]) -> None:
     out(*case_fields(detail["description"], detail["fields"], detail["fields_as_written"]))
     for index, attachment in enumerate(detail["attachments"], start=1):
         out(f"  Attachment {index}: {attachment['filename']} ({attachment['content_type']}, "
-            f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)")
+            f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)" + _mismatch(attachment))
     if detail["linked_cases"]:
         out("  Linked cases: " + ", ".join(f"#{n}" for n in detail["linked_cases"]))
     if detail["resolution"]:
@@ -100,6 +100,12 @@ def _print_case(detail: dict[str, Any]) -> None:
     out("Thread:")
     for when, kind, lines in _thread(detail):
         out(f"  [{shown(when)}] {kind}", *(f"      {line}" for line in lines))
+
+
+def _mismatch(attachment: dict[str, Any]) -> str:
+    if not attachment["type_mismatch"]:
+        return ""
+    return f" TYPE MISMATCH: given as {attachment['content_type']}, the bytes are {attachment['sniffed_type']}"
 
 
 def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
@@ -114,7 +120,7 @@ def _thread(detail: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
                         [f"- {reason}" for reason in m["reasons"]]))
     for c in detail["comments"]:
         heading = f"comment by {c['author']}" + ("" if c["public"] else " (internal)")
-        files = [f"[attached: {a['filename']}]" for a in c["attachments"]]
+        files = [f"[attached: {a['filename']}]{_mismatch(a)}" for a in c["attachments"]]
         entries.append((c["created"], heading, c["body"].splitlines() + files))
     return sorted(entries, key=lambda entry: entry[0] or "")
 

@@ -18,6 +18,7 @@ from intake.config import Config
 from intake.mailout.delivery import deliver_pending
 from intake.store.database import open_store
 from intake.store.models import Case
+from parsers.attachments import sniff
 
 
 def add_commands(commands: Any) -> None:
@@ -92,7 +93,8 @@ def _attachment(path: str) -> NewAttachment:
     except OSError as exc:
         raise CommandError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return NewAttachment(file.name, content_type, content)
+    sniffed = sniff(content, content_type)
+    return NewAttachment(file.name, content_type, content, sniffed.content_type, sniffed.mismatch)
 
 
 def _resolve(args: argparse.Namespace, config: Config) -> int:

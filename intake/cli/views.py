@@ -94,7 +94,9 @@ def case_detail(case: Case) -> dict[str, Any]:
     """Everything about a case: `case_summary` plus its text, attachments and mail.
 
     Adds ``description``, ``fields_as_written: {label: text as written}``,
-    ``attachments: [{filename, content_type, size, sha256}]`` and ``messages``:
+    ``attachments: [{filename, content_type, sniffed_type, type_mismatch, size, sha256}]`` (``content_type``
+    as the mail said, ``sniffed_type`` what the bytes are by their signature or null, ``type_mismatch``
+    true when the two disagree) and ``messages``:
     the case's inbound and outbound mail in time order (inbound by
     ``received``, outbound by ``created``), each ``{direction: "inbound" |
     "outbound", message_id, date, from, to: [str], subject, outcome,
@@ -109,10 +111,10 @@ def case_detail(case: Case) -> dict[str, Any]:
     ``status`` are outbound-only.
 
     Also ``comments``: the thread in order, each ``{author (email), body (the
-    visible text), public, created, attachments: [{filename, content_type,
-    size, sha256}]}``; ``linked_cases``: numbers of the case this one follows
-    and of the cases that follow it; and ``resolution``, ``resolved``,
-    ``closed``, ``approved_by``, ``approved``.
+    visible text), public, created, attachments: [as the case's]}``;
+    ``linked_cases``: numbers of the case this one follows and of the cases
+    that follow it; and ``resolution``, ``resolved``, ``closed``,
+    ``approved_by``, ``approved``.
     """
     return {
         **case_summary(case),
@@ -320,6 +322,8 @@ def _attachment(attachment: Attachment) -> dict[str, Any]:
     return {
         "filename": attachment.filename,
         "content_type": attachment.content_type,
+        "sniffed_type": attachment.sniffed_type,
+        "type_mismatch": attachment.type_mismatch,
         "size": attachment.size,
         "sha256": attachment.sha256,
     }

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -178,7 +179,11 @@ class Attachment(Base):
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id"))
     filename: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))  # as the mail (or staff's file name) said
+    # What the bytes are by their signature (None: no signature known, as for plain text), and whether
+    # that contradicts content_type; `intake show` shows a mismatch.
+    sniffed_type: Mapped[str | None] = mapped_column(String(255))
+    type_mismatch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
