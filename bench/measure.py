@@ -54,6 +54,7 @@ class Context:
     roundup: Path | None
     tool_problems: dict[str, str] = field(default_factory=dict)
     roundup_rates: dict[str, float] = field(default_factory=dict)  # engine → Roundup's msg/s in this run
+    ingest_peaks: dict[str, float] = field(default_factory=dict)  # engine → peak RSS of ingesting the corpus
 
     @property
     def ingest_count(self) -> int:
@@ -276,6 +277,7 @@ def ingest_vs_roundup(ctx: Context, db: DatabaseEngine, mbox: Path) -> list[Row]
             theirs.append(_roundup_once(ctx, mbox, f"{db.name}-{round_}"))
     ours_rate = count / _median([t.seconds for t in ours])
     ours_peak = _median([t.peak_rss for t in ours])
+    ctx.ingest_peaks[db.name] = ours_peak
     failed = sum(t.returncode not in (0,) for t in ours)
     note = f"intake made {made}" + (f"; {failed} ingest run(s) exited non-zero" if failed else "")
     if not theirs:
@@ -350,6 +352,7 @@ def full_database(ctx: Context, db: DatabaseEngine) -> list[Row]:
     filled_in = time.perf_counter() - started
     tail = ctx.corpus.messages[-batch * ctx.rounds:]
     rates: dict[str, list[float]] = {"empty": [], "full": []}
+    peaks: list[int] = []
     for round_ in range(ctx.rounds):
         mbox = ctx.workdir / f"batch-{db.name}-{round_}.mbox"
         write_mbox(mbox, tail[round_ * batch:(round_ + 1) * batch])
@@ -357,11 +360,23 @@ def full_database(ctx: Context, db: DatabaseEngine) -> list[Row]:
         for name, instance in (("empty", empty), ("full", full)):
             timed = run_timed(instance.intake("ingest", str(mbox)), ctx.log(f"{db.name}-{name}{round_}.log"))
             rates[name].append(batch / timed.seconds)
+            peaks += [timed.peak_rss] if name == "empty" else []
     empty_rate, full_rate = _median(rates["empty"]), _median(rates["full"])
     ratio = full_rate / empty_rate
-    return [Row(f"{batch} messages into a {held:,}-message database vs an empty one", db.name, ratio=ratio,
+    speed = Row(f"{batch} messages into a {held:,}-message database vs an empty one", db.name, ratio=ratio,
                 target=">= 0.95x", met=ratio >= 0.95, intake=f"{rate(full_rate)} vs {rate(empty_rate)}",
-                note=f"filled by SQL inserts of realistic rows in {filled_in:.0f} s; each round ingests new mail")]
+                note=f"filled by SQL inserts of realistic rows in {filled_in:.0f} s; each round ingests new mail")
+    return [speed, *_flat_memory_row(ctx, db.name, batch, _median(peaks))]
+
+
+def _flat_memory_row(ctx: Context, engine: str, batch: int, batch_peak: float) -> list[Row]:
+    """Peak memory of ingesting the whole corpus against a small batch: it should not grow with the count."""
+    whole = ctx.ingest_peaks.get(engine)
+    if whole is None:
+        return []
+    return [Row(f"peak memory, ingest of {ctx.ingest_count:,} messages vs {batch}", engine, ratio=whole / batch_peak,
+                target="flat: <= 1.10x", met=whole / batch_peak <= 1.10, intake=f"{mb(whole)} vs {mb(batch_peak)}",
+                note="both into an empty database")]
 
 
 def fill(instance: Instance, corpus: Corpus, count: int) -> None:
