@@ -179,10 +179,14 @@ def _versions() -> str:
 
 
 def _commit() -> str:
+    """The checkout's commit, and the last one that changed the product (bench/ commits change no figure)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--", "intake", "parsers", "routing", "templates")
-    return (git("rev-parse", "--short", "HEAD") or "unknown") + (" (with uncommitted changes)" if dirty else "")
+    product = ("intake", "parsers", "routing", "templates")
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--", *product) else ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    last = git("log", "-1", "--format=%h", "--", *product)
+    return f"{head} (product code as of {last}){dirty}" if last and last != head else head + dirty
 
 
 def _postfix_version() -> str:
