@@ -177,6 +177,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     case_rate: CaseRate = field(default_factory=CaseRate)
     health: HealthThresholds = field(default_factory=HealthThresholds)
+    # `[retention] purge_closed_after_days`: raw mail and files of cases closed longer ago are emptied; 0 keeps all.
+    purge_closed_after_days: int = 0
     dkim_signing: DkimSigning | None = None
     departments: dict[CaseType, str] = field(default_factory=dict)
     # A department's address gets a notice of each new case routed to it and of each contact reply on one.
@@ -249,6 +251,7 @@ _KNOWN = {
     "limits": {"max_headers", "max_header_bytes", "max_mime_depth", "max_mime_parts", "max_attachments",
                "max_attachment_bytes", "cases_per_hour_per_sender", "cases_per_hour_per_account"},
     "health": {name for name in HealthThresholds.__dataclass_fields__},
+    "retention": {"purge_closed_after_days"},
     "security": {"sender_auth", "trusted_authserv_ids", "unauthenticated_domains", "dns_server"},
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
@@ -283,6 +286,8 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         timezone=_zone(general.get("timezone", "UTC"), where),
         template_dir=_template_dir(general.get("template_dir"), base, where),
         security=_security(data.get("security", {}), where),
+        purge_closed_after_days=_days(data.get("retention", {}).get("purge_closed_after_days", 0),
+                                      f"{where}: [retention] purge_closed_after_days"),
         health=HealthThresholds(**{name: _positive_int(value, f"{where}: [health] {name}")
                                    for name, value in data.get("health", {}).items()}),
         limits=_limits(data.get("limits", {}), general, where),
@@ -526,6 +531,12 @@ def _database_url(url: str | None, base: Path, data_dir: Path) -> str:
     if file is not None and not file.is_absolute():
         return sqlite_url(base / file)
     return url
+
+
+def _days(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{what} must be a whole number of days, 0 to keep everything, not {value!r}")
+    return value
 
 
 def _positive_int(value: Any, what: str) -> int:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from intake import systemd
 from intake.act.handlers import Processed
+from intake.act.retention import purge
 from intake.act.worker import process_stored
 from intake.config import Config
 from intake.logs import logfmt
@@ -48,6 +49,7 @@ SWEEP_SECONDS = 30.0  # how often processing and delivery look for work nobody w
 # How often scheduled work looks for jobs and notice changes made by other processes (`intake notify`).
 SCHEDULE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 10.0  # how often a daemon records that it is alive (`intake health`)
+PURGE_SECONDS = 3600.0  # how often, with [retention] set, old cases' raw mail is purged
 SHUTDOWN_GRACE_SECONDS = 20.0  # for in-flight work at SIGTERM; what is left waits for the next start
 ERROR_BACKOFF_SECONDS = 5.0
 MIN_WAIT_SECONDS = 1.0  # between passes when a delivery retry is already due (a lease not yet run out)
@@ -246,9 +248,20 @@ class Daemon:
         name = daemon_name(started)
         interval = min(HEARTBEAT_SECONDS, systemd.watchdog_seconds() or HEARTBEAT_SECONDS)
 
+        last_purge = 0.0
+
         def beat() -> None:
+            nonlocal last_purge
             with store.session() as session, session.begin():
                 record_heartbeat(session, name, started, utcnow())
+            days = self.config.purge_closed_after_days
+            if days and time.monotonic() - last_purge >= PURGE_SECONDS:  # [retention], once an hour
+                with store.session() as session, session.begin():
+                    done = purge(session, days, utcnow())
+                last_purge = time.monotonic()
+                if done.inbound or done.outbound or done.attachments:
+                    log.info(logfmt(event="purged", cases=len(done.cases), inbound=done.inbound,
+                                    outbound=done.outbound, attachments=done.attachments, bytes=done.bytes))
 
         while not self.processing_done.is_set():
             try:

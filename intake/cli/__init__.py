@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from intake.cli import attachment, cases, contacts, db, health, held, ingest, notify, quarantine, serve, staff
+from intake.cli import attachment, cases, contacts, db, health, held, ingest, notify, purge, quarantine, serve, staff
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.cli.text import out
 from intake.config import ConfigError, load_config
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_commands(commands)
     held.add_commands(commands)
     health.add_commands(commands)
+    purge.add_commands(commands)
     serve.add_commands(commands)
     db.add_commands(commands)
     notify.add_commands(commands)

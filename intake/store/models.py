@@ -187,6 +187,7 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    purged: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # `content` emptied by `[retention]`
     case: Mapped[Case] = relationship(back_populates="attachments")
 
 
@@ -216,6 +217,8 @@ class InboundMessage(Base):
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
     case_number: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
+    # When `[retention]` emptied `raw` (its case closed long ago); the record and its reasons stay.
+    purged: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     case: Mapped[Case | None] = relationship(back_populates="inbound_messages")
 
 
@@ -240,6 +243,7 @@ class OutboundMessage(Base):
     sent: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     case_number: Mapped[int | None] = mapped_column(ForeignKey("cases.number"))
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    purged: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # `raw` emptied by `[retention]`
     case: Mapped[Case | None] = relationship(back_populates="outbound_messages")
 
 
