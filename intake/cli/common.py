@@ -51,5 +51,10 @@ def listing(config: Config, as_json: bool, query: Callable[[Session], Any],
     return EXIT_OK
 
 
+def staff_address(config: Config, given: str | None) -> str:
+    """Who does a staff action: the address given, else the first staff address, else the From address."""
+    return (given or (config.conversations.staff_addresses or (config.from_address,))[0]).strip().lower()
+
+
 def case_tag(number: int | None) -> str:
     return f"#{number}" if number else "-"

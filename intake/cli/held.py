@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from intake.act.held import HeldError, release_now
 from intake.cli import views
-from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing
+from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, staff_address
 from intake.cli.text import out
 from intake.config import Config
 from intake.mailout.delivery import deliver_pending
@@ -45,7 +45,7 @@ def _list(args: argparse.Namespace, config: Config) -> int:
 
 def _release(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config.database_url)
-    by = (args.by or (config.conversations.staff_addresses or (config.from_address,))[0]).strip().lower()
+    by = staff_address(config, args.by)
     try:
         processed = release_now(store, config, args.id, by)
     except HeldError as exc:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from intake.act.quarantine import QuarantineError, drop, release
 from intake.cli import views
-from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, print_json
+from intake.cli.common import EXIT_OK, CommandError, case_tag, command, listing, print_json, staff_address
 from intake.cli.text import labelled, out
 from intake.config import Config
 from intake.mailout.delivery import deliver_pending
@@ -79,7 +79,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 def _release(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config.database_url)
     try:
-        processed = release(store, config, args.id, _decider(config, args.by))
+        processed = release(store, config, args.id, staff_address(config, args.by))
     except QuarantineError as exc:
         raise CommandError(str(exc)) from exc
     deliver_pending(store, config)
@@ -90,12 +90,9 @@ def _release(args: argparse.Namespace, config: Config) -> int:
 
 def _drop(args: argparse.Namespace, config: Config) -> int:
     try:
-        drop(open_store(config.database_url), args.id, _decider(config, args.by))
+        drop(open_store(config.database_url), args.id, staff_address(config, args.by))
     except QuarantineError as exc:
         raise CommandError(str(exc)) from exc
     out(f"quarantined message {args.id} dropped; it is kept and will not be processed")
     return EXIT_OK
 
-
-def _decider(config: Config, given: str | None) -> str:
-    return (given or (config.conversations.staff_addresses or (config.from_address,))[0]).strip().lower()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from intake.act.cases import CaseActionError, NewAttachment, close, reopen, resolve, staff_comment
 from intake.act.contacts import approve_contact_change
-from intake.cli.common import EXIT_OK, CommandError, command
+from intake.cli.common import EXIT_OK, CommandError, command, staff_address
 from intake.cli.text import out
 from intake.config import Config
 from intake.mailout.delivery import deliver_pending
@@ -59,16 +59,12 @@ def _on_case(config: Config, number: int, action: Callable[[Session, Case], str 
     return EXIT_OK
 
 
-def _staff_address(config: Config, given: str | None) -> str:
-    return (given or (config.conversations.staff_addresses or (config.from_address,))[0]).strip().lower()
-
-
 def _comment(args: argparse.Namespace, config: Config) -> int:
     text = args.body if args.body is not None else _read_text(args.file)
     if not text.strip():
         raise CommandError("the comment is empty")
     attachments = [_attachment(path) for path in args.attach]
-    author = _staff_address(config, args.author)
+    author = staff_address(config, args.author)
 
     def act(session: Session, case: Case) -> str:
         staff_comment(session, case, author, text, config, public=not args.internal, attachments=attachments)
@@ -119,7 +115,7 @@ def _reopen(args: argparse.Namespace, config: Config) -> int:
 
 
 def _approve(args: argparse.Namespace, config: Config) -> int:
-    by = _staff_address(config, args.by)
+    by = staff_address(config, args.by)
 
     def act(session: Session, case: Case) -> list[str]:
         changes = approve_contact_change(session, case, by, config)
