@@ -35,8 +35,12 @@ def test_the_daemon_starts_maintenance_at_its_time_and_publishes_the_status_page
     assert _status(site)["open"][0]["status"] == "scheduled"  # the command refreshed the page itself
 
     def started() -> dict | None:
+        # The publish command copies file by file: wait for the page as well as status.json, not one of them.
         status = _status(copy)
-        return status if status and status["open"] and status["open"][0]["status"] == "in progress" else None
+        page = copy / "index.html"
+        copied = page.is_file() and "In Progress" in page.read_text(encoding="utf-8")
+        return status if copied and status and status["open"] and status["open"][0]["status"] == "in progress" \
+            else None
 
     published = wait_until(started, timeout=40, what="the daemon to start the maintenance and publish the page")
     assert published["banner"]["state"] == "maintenance"
