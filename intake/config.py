@@ -106,6 +106,9 @@ class Conversations:
     """Threads, comments and the guards against mail loops."""
 
     secret: str  # keys the HMAC tokens in our Message-IDs and plus addresses
+    # True when the secret comes from secret_env or secret_file; False when generated in data_dir/secret,
+    # which is this machine's alone (serve refuses that on PostgreSQL, where several daemons share threads).
+    secret_configured: bool = False
     staff_addresses: tuple[str, ...] = ()
     reopen_window_days: int = 14
     plus_addressing: bool = True
@@ -423,7 +426,7 @@ def _conversations(table: dict[str, Any], base: Path, data_dir: Path, where: str
     else:
         secret = _generated_secret(data_dir / "secret")
     return Conversations(
-        secret=secret,
+        secret=secret, secret_configured=bool(table.get("secret_env") or table.get("secret_file")),
         staff_addresses=tuple(a.strip().lower() for a in table.get("staff_addresses", [])),
         reopen_window_days=_positive_int(table.get("reopen_window_days", 14), f"{where}: reopen_window_days"),
         plus_addressing=bool(table.get("plus_addressing", True)),

@@ -60,6 +60,21 @@ class StartupError(Exception):
     """The daemon cannot start: a port taken, a module missing; the message says which."""
 
 
+def shared_secret_problem(config: Config) -> str | None:
+    """Why this configuration may not serve a shared database, or None.
+
+    On PostgreSQL several daemons, on several hosts, answer one set of
+    threads: a token one of them writes into a Message-ID must verify on every
+    other. A secret generated into this machine's data_dir would not, and
+    replies would become new cases; so the secret must be configured.
+    """
+    if make_url(config.database_url).get_backend_name() != "postgresql" or config.conversations.secret_configured:
+        return None
+    return ("on PostgreSQL every intake serve must share one thread secret: set [conversations] secret_env or "
+            "secret_file to the same secret on every host (the generated "
+            f"{config.data_dir / 'secret'} is this machine's alone)")
+
+
 # --- the daemon ---------------------------------------------------------------
 
 
@@ -99,6 +114,8 @@ class Daemon:
         # Before anything listens: a signal that arrives while intake starts stops it cleanly
         # (once the port answers, a client or a supervisor may signal at any moment).
         self._install_signal_handlers()
+        if problem := shared_secret_problem(self.config):
+            raise StartupError(problem)
         try:
             self.store = await asyncio.to_thread(open_store, self.config.database_url)
             self.edge_store = await asyncio.to_thread(open_edge_store, self.config.database_url)

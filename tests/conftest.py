@@ -119,9 +119,14 @@ def past(days: int) -> str:
     return (dt.date.today() - dt.timedelta(days=days)).strftime("%m/%d/%Y")
 
 
+# Every test configuration shares one thread secret, as several daemons on PostgreSQL must.
+TEST_SECRET_ENV = "INTAKE_TEST_SECRET"
+os.environ.setdefault(TEST_SECRET_ENV, "intake-test-secret-shared-by-every-daemon")
+
+
 def config_text(database_url: str, maildir: Path, max_message_bytes: int = 25 * 1024 * 1024,
                 support: str = SUPPORT) -> str:
-    """A configuration for tests; sections may be appended ([outgoing] is last)."""
+    """A configuration for tests; sections may be appended ([outgoing] is last), settings added with `with_settings`."""
     return ("[intake]\n"
             f'support_addresses = ["{support}"]\n'
             f'from_address = "{support}"\n'
@@ -132,8 +137,18 @@ def config_text(database_url: str, maildir: Path, max_message_bytes: int = 25 * 
             f'template_dir = "{REPO / "templates" / "email"}"\n'
             "[database]\n"
             f'url = "{database_url}"\n'
+            "[conversations]\n"
+            f'secret_env = "{TEST_SECRET_ENV}"\n'
             "[outgoing]\n"
             f'maildir = "{maildir}"\n')
+
+
+def with_settings(text: str, section: str, settings: str) -> str:
+    """`text` with `settings` (TOML lines) added to its `[section]`, which is made at the end if missing."""
+    header = f"[{section}]\n"
+    if header not in text:
+        return text + header + settings.rstrip("\n") + "\n"
+    return text.replace(header, header + settings.rstrip("\n") + "\n", 1)
 
 
 def free_port() -> int:

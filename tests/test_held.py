@@ -7,11 +7,12 @@ swallowed by the cap. Time is moved on through the worker's clock, not slept.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, CapturingRelay, Intake, compose
+from conftest import DATA, CapturingRelay, Intake, compose, with_settings
 from intake.act.worker import process_stored
 from intake.config import load_config
 from intake.store.database import open_store
@@ -25,7 +26,10 @@ QUESTION = "Case Type: Ask a Question\nModule: Census\nDescription: Where is rep
 def limited_intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str],
                    relay: tuple[CapturingRelay, int], settings: str) -> Intake:
     instance = Intake(tmp_path, database_url, capsys, relay=relay)
-    instance.config.write_text(instance.config.read_text() + settings)
+    text = instance.config.read_text()
+    for section, lines in re.findall(r"\[(\w+)\]\n((?:[^\[].*\n)*)", settings):
+        text = with_settings(text, section, lines)
+    instance.config.write_text(text)
     assert instance.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
     return instance
 

@@ -1,7 +1,7 @@
 """Outage cases join the open incident; replies to notice mail become cases, notes, or nothing."""
 from __future__ import annotations
 
-from conftest import Intake, compose
+from conftest import Intake, compose, with_settings
 from notify_helpers import BAYSIDE, VALLEY, add_contacts, configure, notice_mail, recipients, reply_to, text_of
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
@@ -123,8 +123,8 @@ def test_early_warning_drafts_one_incident_for_three_districts_and_none_for_one_
     with intake.config.open("a", encoding="utf-8") as handle:
         handle.write("")
     add_contacts(intake, "Westbrook Unified,pat.lee@westbrook.example,Pat,Lee,IT,,,Authorized,SIS,,yes")
-    text = intake.config.read_text(encoding="utf-8").replace(
-        "[outgoing]", '[conversations]\nstaff_addresses = ["oncall@intake.example"]\n[outgoing]')
+    text = with_settings(intake.config.read_text(encoding="utf-8"), "conversations",
+                         'staff_addresses = ["oncall@intake.example"]')
     intake.config.write_text(text, encoding="utf-8")
     for _ in range(3):  # one district three times: no warning
         assert intake.ingest(_outage(ZACK)).code == 0

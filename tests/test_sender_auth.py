@@ -19,7 +19,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from conftest import DATA, SUPPORT, CapturingRelay, Intake, compose
+from conftest import DATA, SUPPORT, CapturingRelay, Intake, compose, with_settings
 from dns_server import dns_server
 from parsers.message import parse_message
 from routing.authenticity import read_authentication_results
@@ -77,10 +77,10 @@ def checked(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str
             relay: tuple[CapturingRelay, int]) -> Intake:
     """An intake that believes only its own mail server's Authentication-Results, with a staff address."""
     instance = Intake(tmp_path, database_url, capsys, relay=relay)
-    instance.config.write_text(instance.config.read_text()
+    instance.config.write_text(with_settings(instance.config.read_text(), "conversations",
+                                             f'staff_addresses = ["{STAFF}"]')
                                + f'[security]\nsender_auth = "authentication-results"\n'
-                                 f'trusted_authserv_ids = ["{OURS}"]\n'
-                               + f'[conversations]\nstaff_addresses = ["{STAFF}"]\n')
+                                 f'trusted_authserv_ids = ["{OURS}"]\n')
     assert instance.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
     return instance
 
@@ -223,9 +223,9 @@ def test_dkim_mode_believes_only_aligned_signatures_that_verify(tmp_path: Path, 
     records = {"s1._domainkey.bayside.example": bayside_record, "s1._domainkey.evil.test": evil_record}
     with dns_server(records) as (server, asked):
         intake = make_intake()
-        intake.config.write_text(intake.config.read_text()
-                                 + f'[security]\nsender_auth = "dkim"\ndns_server = "{server}"\n'
-                                 + f'[conversations]\nstaff_addresses = ["{STAFF}"]\n')
+        intake.config.write_text(with_settings(intake.config.read_text(), "conversations",
+                                               f'staff_addresses = ["{STAFF}"]')
+                                 + f'[security]\nsender_auth = "dkim"\ndns_server = "{server}"\n')
         intake.start()
         genuine = _signed(compose(ZACK, "Genuine", QUESTION, message_id="<genuine@bayside.example>"),
                           bayside_key, "bayside.example")

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from intake.cli.text import out
 from intake.config import Config, ImapMailbox, RelayConfig
-from intake.daemon import EXIT_FAILED, EXIT_OK, Daemon, StartupError
+from intake.daemon import EXIT_FAILED, EXIT_OK, Daemon, StartupError, shared_secret_problem
 from intake.logs import LOG_FORMATS, configure_logging, logfmt
 from intake.mailin.smtp import tls_context
 from intake.mailout.delivery import open_relay_session
@@ -98,7 +98,7 @@ def _failure(what: str, exc: BaseException) -> Check:
 def check_configuration(config: Config) -> Check:
     what = f"configuration {config.path or '(defaults)'}"
     from intake.mailout.templates import template_problem  # the built-ins, under any template_dir override
-    problem = template_problem(config.template_dir)
+    problem = template_problem(config.template_dir) or shared_secret_problem(config)
     if problem:
         return Check(what, False, problem)
     receivers = (["smtp" if not config.smtp.lmtp else "lmtp"] if config.smtp.enabled else []) + \
