@@ -163,6 +163,24 @@ class DkimSigning:
 
 
 @dataclass(frozen=True)
+class WorkerConfig:
+    """`[worker]`: processing runs in processes of its own, beside the listener's.
+
+    `processes` None means the engine's default: one on SQLite (one writer at
+    a time), the number of cores on PostgreSQL (claims skip each other's rows).
+    """
+
+    processes: int | None = None
+    batch: int = 20  # messages claimed per transaction on PostgreSQL, each in a savepoint of its own
+
+    def processes_for(self, database_url: str) -> int:
+        if self.processes is not None:
+            return self.processes
+        postgresql = database_url.startswith("postgresql")
+        return max(1, os.cpu_count() or 1) if postgresql else 1
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -187,6 +205,7 @@ class Config:
     # A department's address gets a notice of each new case routed to it and of each contact reply on one.
     department_addresses: dict[str, str] = field(default_factory=dict)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     relay: RelayConfig | None = None
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     conversations: Conversations = field(default_factory=lambda: Conversations(secret=""))
@@ -259,6 +278,7 @@ _KNOWN = {
     "conversations": {"secret_env", "secret_file", "staff_addresses", "reopen_window_days", "plus_addressing",
                       "auto_replies_per_hour", "bounces_to_suspend"},
     "departments": None,  # case types, and departments' own tables; checked below
+    "worker": {"processes", "batch"},
     "smtp": {"enabled", "host", "port", "lmtp", "tls_cert", "tls_key", "require_tls", "max_sessions", "max_recipients"},
     "imap": None,  # an array of tables, checked in _imap
     "notifications": None,  # checked by intake.notify.settings
@@ -304,6 +324,7 @@ def config_from_mapping(data: dict[str, Any], *, base: Path, path: Path | None) 
         departments=_departments(data.get("departments", {}), where),
         department_addresses=_department_addresses(data.get("departments", {}), addresses, where),
         smtp=_smtp(data.get("smtp", {}), base, where),
+        worker=_worker(data.get("worker", {}), data.get("database", {}).get("url"), where),
         relay=_relay(data.get("outgoing", {}), base, where),
         delivery=_delivery(data.get("outgoing", {}), where),
         conversations=_conversations(data.get("conversations", {}), base, data_dir, where),
@@ -452,6 +473,17 @@ def _generated_secret(path: Path) -> str:
 
 def _path(value: str | None, base: Path) -> Path | None:
     return base / value if value else None
+
+
+def _worker(table: dict[str, Any], url: str | None, where: str) -> WorkerConfig:
+    processes = table.get("processes")
+    if processes is not None:
+        processes = _positive_int(processes, f"{where}: [worker] processes")
+        if processes > 1 and not (url or "").startswith("postgresql"):
+            raise ConfigError(f"{where}: [worker] processes = {processes}: SQLite has one writer at a time, so it "
+                              f"takes one worker process; several need PostgreSQL ([database] url)")
+    return WorkerConfig(processes=processes, batch=_positive_int(table.get("batch", WorkerConfig.batch),
+                                                                 f"{where}: [worker] batch"))
 
 
 def _smtp(table: dict[str, Any], base: Path, where: str) -> SmtpConfig:

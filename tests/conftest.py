@@ -39,6 +39,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'intake.db'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A URL of an empty PostgreSQL database, for what only PostgreSQL does (several daemons at once)."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
     _postgres_or_skip()
     schema = f"intake_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)

@@ -16,9 +16,10 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -70,29 +71,148 @@ def policy_for(config: Config, now: dt.datetime) -> Policy:
 # --- the one worker loop ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Pass:
+    """What one pass of the worker loop did."""
+
+    processed: int = 0  # messages that got their outcome
+    waiting: int = 0  # replies left for later: the message they answer is not processed yet
+
+
 def process_stored(store: Store, config: Config, *, keep_going: Callable[[], bool] = lambda: True,
                    on_processed: Callable[[Processed], None] = lambda processed: None,
                    clock: Callable[[], dt.datetime] = utcnow) -> int:
-    """Process every stored message that has no outcome yet, oldest first; how many were processed.
+    """Process every stored message that has no outcome yet, oldest first; how many were processed."""
+    return process_pass(store, config, keep_going=keep_going, on_processed=on_processed, clock=clock).processed
+
+
+def process_pass(store: Store, config: Config, *, keep_going: Callable[[], bool] = lambda: True,
+                 on_processed: Callable[[Processed], None] = lambda processed: None,
+                 clock: Callable[[], dt.datetime] = utcnow) -> Pass:
+    """One pass over the stored messages that have no outcome yet, oldest first.
 
     Held messages whose time has come are taken up first, in the order they
-    arrived. Stops early when `keep_going()` turns false (a shutdown whose
-    grace time is over); what is left waits for the next pass or the next start.
-    ``clock`` is the time the pass decides by (tests move it on).
+    arrived. On PostgreSQL a batch of messages is claimed in one transaction
+    (rows another worker holds are skipped) and each is decided and acted on
+    in a savepoint of its own, so one failing message never undoes the
+    others; on SQLite, one writer, each message is a transaction. Stops early
+    when `keep_going()` turns false (a shutdown whose grace time is over);
+    what is left waits for the next pass or the next start. ``clock`` is the
+    time the pass decides by (tests move it on). `on_processed` hears of each
+    message once its outcome is committed.
     """
     release_due(store, clock())
-    done, after = 0, 0
-    while batch := _pending_after(store, after):
-        for inbound_id in batch:
-            if not keep_going():
-                return done
-            started = time.monotonic()
-            processed = process_message(store, config, inbound_id, clock())
-            after = inbound_id
-            if processed is not None:
-                done += 1
-                on_processed(replace(processed, ms=round((time.monotonic() - started) * 1000)))
-    return done
+    size = config.worker.batch if store.engine.dialect.name == "postgresql" else 1
+    processed, waiting, after = 0, 0, 0
+    while keep_going():
+        batch = _process_batch(store, config, after, size, clock, keep_going)
+        if batch.last is None:
+            break
+        after = batch.last
+        waiting += batch.waiting
+        for one in batch.done:
+            processed += 1
+            on_processed(one)
+    return Pass(processed, waiting)
+
+
+@dataclass
+class _Batch:
+    done: list[Processed] = field(default_factory=list)
+    waiting: int = 0
+    last: int | None = None  # the last message id claimed: the next batch starts after it
+
+
+BATCH_SECONDS = 0.25  # a batch commits after this long even if messages are left: answers go out promptly
+
+
+def _process_batch(store: Store, config: Config, after: int, size: int, clock: Callable[[], dt.datetime],
+                   keep_going: Callable[[], bool]) -> _Batch:
+    batch = _Batch()
+    try:
+        with store.session() as session, session.begin():
+            claimed = _claim_batch(session, after, size)
+            deadline = time.monotonic() + BATCH_SECONDS
+            for inbound_id in claimed:
+                if batch.done and (time.monotonic() > deadline or not keep_going()):
+                    break  # the rest stay claimed until the commit, then wait for the next batch
+                batch.last = inbound_id
+                started = time.monotonic()
+                try:
+                    one = _process_claimed(session, inbound_id, config, clock(), savepoint=size > 1)
+                except OperationalError:
+                    raise  # the database is busy or away: the whole batch waits for the next pass
+                except Exception as exc:
+                    if size == 1:
+                        raise  # the transaction is rolled back; the failure is recorded below
+                    batch.done.append(_record_failure(session, inbound_id, exc))  # its savepoint is rolled back
+                    continue
+                if one is _WAITING:
+                    batch.waiting += 1
+                elif isinstance(one, Processed):
+                    batch.done.append(replace(one, ms=round((time.monotonic() - started) * 1000)))
+    except OperationalError as exc:
+        # The database is busy or away (a lock held too long, a dropped connection): nothing
+        # was written, the messages stay unprocessed and are taken up again on the next pass.
+        log.warning(logfmt(event="left_for_next_pass", after=after, error=exc.orig or exc))
+        return _Batch()
+    except Exception as exc:  # one message a transaction (SQLite): a bug; keep the message, record why, go on
+        if batch.last is None:
+            raise
+        batch.done = [_mark_failed(store, batch.last, exc)]
+    return batch
+
+
+_WAITING = object()  # a reply whose parent message is still unprocessed: left pending for a later pass
+
+
+def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, *,
+                     savepoint: bool) -> Processed | object | None:
+    row = session.get(InboundMessage, inbound_id)
+    if row is None or row.outcome is not None:
+        return None
+    submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
+    if _answers_unprocessed(session, submission, row.id):
+        return _WAITING
+    if not savepoint:
+        if not _take(session, inbound_id):
+            return None
+        return decide_and_act(session, row, config, now, submission=submission)
+    with session.begin_nested():
+        return decide_and_act(session, row, config, now, submission=submission)
+
+
+def _take(session: Session, inbound_id: int) -> bool:
+    """Take the write lock and make sure the message is still unprocessed (SQLite, which has no row locks).
+
+    Parsing happens before, without the lock, so the mail edge never waits
+    behind a long parse; after it, another process (`intake ingest` beside
+    `intake serve`) may have processed the message, and then it is left alone.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return True  # the row is locked FOR UPDATE already
+    taken = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
+                                                         InboundMessage.outcome.is_(None))
+                            .values(outcome=None).execution_options(synchronize_session=False))
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def _answers_unprocessed(session: Session, submission: Submission, inbound_id: int) -> bool:
+    """A reply to a message that arrived before it and has no outcome yet (another worker has it).
+
+    It waits, rather than becoming a new case because its thread is not known
+    yet. Only earlier messages count, so two messages naming each other cannot
+    wait for each other.
+    """
+    message = submission.message
+    if message is None:
+        return False
+    wanted = {*message.references, *([message.in_reply_to] if message.in_reply_to else [])}
+    if not wanted:
+        return False
+    return session.scalars(select(InboundMessage.id).where(
+        InboundMessage.message_id.in_(sorted(wanted)), InboundMessage.outcome.is_(None),
+        InboundMessage.id < inbound_id).limit(1)).first() is not None
 
 
 def release_due(store: Store, now: dt.datetime) -> int:
@@ -109,20 +229,31 @@ def release_due(store: Store, now: dt.datetime) -> int:
 
 def _pending_after(store: Store, after: int) -> list[int]:
     with store.session() as session:
-        return list(session.scalars(select(InboundMessage.id)
-                                    .where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
-                                    .order_by(InboundMessage.id).limit(BATCH)))
+        return list(session.scalars(_pending_query(after, BATCH)))
+
+
+def _pending_query(after: int, size: int) -> Select[Any]:
+    return (select(InboundMessage.id).where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
+            .order_by(InboundMessage.id).limit(size))
+
+
+def _claim_batch(session: Session, after: int, size: int) -> list[int]:
+    """The next `size` unprocessed messages after `after`, locked for this transaction on PostgreSQL."""
+    query = _pending_query(after, size)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def process_message(store: Store, config: Config, inbound_id: int, now: dt.datetime | None = None) -> Processed | None:
-    """Decide and act on one stored message; None when another worker has it or it is done."""
+    """Decide and act on one stored message; None when another worker has it, it is done, or it waits."""
     now = now or utcnow()
     try:
         with store.session() as session, session.begin():
-            row = _claim(session, inbound_id)
-            if row is None:
+            if _claim(session, inbound_id) is None:
                 return None
-            return decide_and_act(session, row, config, now)
+            one = _process_claimed(session, inbound_id, config, now, savepoint=False)
+            return one if isinstance(one, Processed) else None
     except OperationalError as exc:
         # The database is busy or away (a lock held too long, a dropped connection): nothing
         # was written, the message stays unprocessed and is taken up again on the next pass.
@@ -133,12 +264,15 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
 
 
 def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
-                   verdict: Verdict | None = None, *, ignore_case_rate: bool = False) -> Processed:
-    """Parse, authenticate (unless ``verdict`` is given: a person vouched for the sender), decide and act.
+                   verdict: Verdict | None = None, *, ignore_case_rate: bool = False,
+                   submission: Submission | None = None) -> Processed:
+    """Parse (unless already parsed), authenticate (unless ``verdict`` is given: a person vouched for the
+    sender), decide and act.
 
     ``ignore_case_rate``: a person released a held message, to be processed now.
     """
-    submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
+    if submission is None:
+        submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
     if verdict is None:
         verdict = authenticate(row.raw, submission, config.security)
     policy = replace(policy_for(config, now), ignore_case_rate=ignore_case_rate)
@@ -154,14 +288,19 @@ def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
 
 
 def _mark_failed(store: Store, inbound_id: int, exc: Exception) -> Processed:
-    reason = f"internal error, kept for replay: {type(exc).__name__}: {exc}"
     with store.session() as session, session.begin():
-        row = session.get(InboundMessage, inbound_id)
-        if row is not None and row.outcome is None:
-            row.outcome = Outcome.FAILED.value
-            row.reasons = [reason]
-            row.error = traceback.format_exc()
-            row.processed = utcnow()
+        return _record_failure(session, inbound_id, exc)
+
+
+def _record_failure(session: Session, inbound_id: int, exc: Exception) -> Processed:
+    """Record an unexpected error on the message (kept for `intake replay`), in the open transaction."""
+    reason = f"internal error, kept for replay: {type(exc).__name__}: {exc}"
+    row = session.get(InboundMessage, inbound_id)
+    if row is not None and row.outcome is None:
+        row.outcome = Outcome.FAILED.value
+        row.reasons = [reason]
+        row.error = "".join(traceback.format_exception(exc))
+        row.processed = utcnow()
     return Processed(inbound_id, Outcome.FAILED, (reason,))
 
 
