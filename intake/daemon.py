@@ -3,18 +3,18 @@
 Where it sits: around everything else. Start-up, tasks and shutdown, and
 nothing else. The edges (the SMTP/LMTP listener of `intake.mailin.smtp`, the
 IMAP pollers of `intake.mailin.imap`) store raw mail and wake processing;
-processing runs the one worker loop (`intake.act.worker.process_stored`) in a
-thread and wakes delivery, which hands the outbox on
+processing runs in worker processes of its own (`intake.act.processes`,
+`[worker] processes` of them), never in the listener's interpreter, and
+wakes delivery, which hands the outbox on
 (`intake.mailout.delivery.deliver_pending`). Processing and delivery are
-separate tasks, so a slow relay never stalls intake. A periodic sweep finds
+separate, so a slow relay never stalls intake. A periodic sweep finds
 whatever a wake-up missed, including what an earlier run stored but never
-processed. (The worker loop is a plain function of a store and a
-configuration, so it can move into worker processes of its own.)
+processed.
 
 Shutdown (SIGTERM or SIGINT) follows uvicorn's order: stop accepting, let the
 messages in flight get their reply, close the remaining connections, stop the
-pollers, let processing finish what was accepted, deliver what it queued,
-then exit 0.
+pollers, let the workers finish what was accepted (each makes a last pass),
+deliver what they queued, then exit 0.
 """
 from __future__ import annotations
 
@@ -29,9 +29,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from intake import systemd
-from intake.act.handlers import Processed
+from intake.act.processes import WorkerPool
 from intake.act.retention import purge
-from intake.act.worker import process_stored
 from intake.config import Config
 from intake.logs import logfmt
 from intake.mailin.imap import run_imap_poller
@@ -99,8 +98,9 @@ def _bounded_lock_wait(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, log_format: str = "logfmt") -> None:
         self.config = config
+        self.log_format = log_format  # the worker processes log as the daemon does
         self.store: Store | None = None
         self.edge_store: Store | None = None
 
@@ -223,38 +223,34 @@ class Daemon:
     # --- processing -------------------------------------------------------------
 
     async def process(self) -> None:
-        """Process stored messages until the edges are closed and the last of them is done."""
-        assert self.store is not None
+        """Run the worker processes until the edges are closed and they have processed the last message."""
+        pool = WorkerPool(self.config, self.config.worker.processes_for(self.config.database_url),
+                          self.log_format, self.queued.set)
+        running = asyncio.create_task(pool.run(), name="worker processes")
+        wakes = asyncio.create_task(self._pass_wakes_on(pool), name="wake-ups")
+        try:
+            await asyncio.wait([running, asyncio.create_task(self.edges_closed.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            if running.done():  # the pool ended on its own: a bug; the daemon stops
+                running.result()
+                return
+            await pool.finish()  # a last pass each over what was accepted, then exit
+            remaining = self._stop_deadline - time.monotonic()
+            _, late = await asyncio.wait([running], timeout=max(0.0, remaining))
+            if late:
+                log.warning(logfmt(event="shutdown_grace_over", detail="unprocessed messages wait for the next start"))
+                pool.kill()
+                await running
+        finally:
+            wakes.cancel()
+            self.processing_done.set()
+
+    async def _pass_wakes_on(self, pool: WorkerPool) -> None:
+        """Each store sets `wake`; the workers hear of it at once (a busy one on finishing its pass)."""
         while True:
-            final = self.edges_closed.is_set()
+            await self.wake.wait()
             self.wake.clear()
-            try:
-                done = await asyncio.to_thread(process_stored, self.store, self.config, keep_going=self._in_time,
-                                               on_processed=self._processed)
-                if done:
-                    self.queued.set()
-            except Exception as exc:  # the database is away; keep going, try again later
-                log.error(logfmt(event="processing_error", error=f"{type(exc).__name__}: {exc}"), exc_info=exc)
-                if final:
-                    break
-                await _first_of([self.edges_closed], ERROR_BACKOFF_SECONDS)
-                continue
-            if final:
-                break
-            await _first_of([self.wake, self.edges_closed], SWEEP_SECONDS)
-        self.processing_done.set()
-
-    def _in_time(self) -> bool:
-        if self.stopping.is_set() and time.monotonic() > self._stop_deadline:
-            log.warning(logfmt(event="shutdown_grace_over", detail="unprocessed messages wait for the next start"))
-            return False
-        return True
-
-    @staticmethod
-    def _processed(processed: Processed) -> None:
-        # Called in the worker's thread, once per message.
-        log.info(logfmt(message_id=processed.message_id, sender=processed.sender, outcome=processed.outcome.value,
-                        case=processed.case_number, ms=processed.ms, inbound=processed.inbound_id))
+            pool.wake()
 
     # --- alive ------------------------------------------------------------------
 

@@ -172,7 +172,8 @@ class RunningIntake:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, "--config", str(self.config),
                                              "serve", *serve_options], stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=REPO, env={**os.environ, **(env or {})})
+                                            cwd=REPO, env={**os.environ, **(env or {})},
+                                            start_new_session=True)  # its worker processes: one group
         wait_until(self._accepting, timeout=STARTUP_SECONDS, what=f"intake serve to accept on port {self.port}")
         return self
 
@@ -191,9 +192,9 @@ class RunningIntake:
         self.process.send_signal(signum)
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown at all, as a power cut or the OOM killer would do."""
-        self.signal(signal.SIGKILL)
+        """SIGKILL to the daemon and its worker processes: no shutdown at all, as a power cut would do."""
         assert self.process is not None
+        _kill_group(self.process)
         self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 30) -> int:
@@ -208,8 +209,8 @@ class RunningIntake:
             raise AssertionError(f"intake serve did not stop within {timeout} s:\n{self.log_text()}") from None
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        if self.process is not None:
+            _kill_group(self.process)
             self.process.wait(timeout=10)
         if self._engine is not None:
             self._engine.dispose()
@@ -260,6 +261,13 @@ class RunningIntake:
             finished = len(stored.inbound) >= count and all(m.outcome for m in stored.inbound)
             return stored if finished else None
         return wait_until(done, timeout=timeout, what=f"{count} message(s) stored and processed", interval=0.2)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the daemon leads its group (start_new_session)
+    except ProcessLookupError:  # the whole group has exited
+        pass
 
 
 def require_command(name: str) -> str:

@@ -6,7 +6,12 @@ on every other), so `serve` refuses to start there without a configured one.
 """
 from __future__ import annotations
 
+import os
+import re
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -19,6 +24,8 @@ from intake.config import load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
 from intake.store.models import Case, InboundMessage, OutboundMessage
+from intake.store.migrate import upgrade
+from smtp_helpers import STARTUP_SECONDS, RunningIntake, case_message, wait_until
 
 
 def _without_configured_secret(intake: Intake) -> None:
@@ -148,3 +155,72 @@ def test_a_reply_stored_before_its_parent_is_processed_joins_the_case_in_the_sam
         assert outcomes[follow_up] == ("comment_added", outcomes[first][1])
     finally:
         store.engine.dispose()
+
+
+# --- worker processes -----------------------------------------------------------
+
+
+def _workers_started(instance: RunningIntake) -> dict[str, int]:
+    """worker name → pid, from the daemon's log: the latest start of each."""
+    started = re.findall(r"event=worker_started worker=(\S+) pid=(\d+)", instance.log_text())
+    return {name: int(pid) for name, pid in started}
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+@pytest.fixture
+def daemons(tmp_path: Path, postgresql_url: str) -> Iterator[Callable[..., RunningIntake]]:
+    """Make `intake serve` instances on one PostgreSQL database (contacts imported); killed after the test."""
+    upgrade(postgresql_url)
+    made: list[RunningIntake] = []
+
+    def make(**options: Any) -> RunningIntake:
+        root = tmp_path / f"daemon-{len(made) + 1}"
+        root.mkdir()
+        instance = RunningIntake(root, postgresql_url, **options)
+        if not made:
+            instance.import_contacts()
+        made.append(instance)
+        return instance
+    yield make
+    for instance in made:
+        instance.close()
+        print(f"--- {instance.log} ---\n{instance.log_text()}")  # shown by pytest when the test failed
+
+
+def test_processing_runs_in_worker_processes_of_their_own_and_a_dead_one_is_started_again(
+        daemons: Callable[..., RunningIntake]) -> None:
+    intake = daemons(extra_config="[worker]\nprocesses = 2\n").start()
+    assert intake.process is not None
+    workers = wait_until(lambda: (found := _workers_started(intake)) and len(found) == 2 and found,
+                         timeout=STARTUP_SECONDS, what="two worker processes")
+    assert sorted(workers) == ["worker-1", "worker-2"]
+    assert all(_parent_of(pid) == intake.process.pid and pid != intake.process.pid for pid in workers.values())
+
+    intake.send(case_message("Before"))
+    intake.wait_until_processed(1)
+
+    os.kill(workers["worker-1"], signal.SIGKILL)
+    wait_until(lambda: "event=worker_died worker=worker-1" in intake.log_text(), timeout=STARTUP_SECONDS,
+               what="the daemon to see its worker die")
+    wait_until(lambda: _workers_started(intake)["worker-1"] != workers["worker-1"], timeout=STARTUP_SECONDS,
+               what="worker-1 started again")
+    for n in range(6):
+        intake.send(case_message(f"After {n}"))
+    stored = intake.wait_until_processed(7)
+    assert [m.outcome for m in stored.inbound] == ["case_created"] * 7
+    assert len({c.subject for c in stored.cases}) == 7
+    assert intake.stop() == 0
+    assert "event=worker_exited worker=worker-2 code=0" in intake.log_text()
+
+
+def test_sqlite_takes_one_worker_process_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    intake = Intake(tmp_path, f"sqlite:///{tmp_path / 'intake.db'}", capsys)
+    intake.config.write_text(intake.config.read_text() + "[worker]\nprocesses = 2\n")
+    ran = intake.run("serve", "--check")
+    assert ran.code == 2
+    assert "[worker] processes = 2: SQLite has one writer at a time" in ran.err
+    assert "several need PostgreSQL" in ran.err

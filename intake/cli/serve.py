@@ -53,7 +53,7 @@ def serve_command(args: argparse.Namespace, config: Config) -> int:
         return run_checks(config)
     configure_logging(format=args.log_format)
     try:
-        return asyncio.run(Daemon(config).run())
+        return asyncio.run(Daemon(config, args.log_format).run())
     except StartupError as exc:
         log.error(logfmt(event="startup_failed", error=str(exc)))
         out(f"intake: error: {exc}", file=sys.stderr)
