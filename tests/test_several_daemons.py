@@ -18,13 +18,14 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from conftest import DATA, TEST_SECRET_ENV, Intake, compose
+from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_pass
 from intake.config import load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
-from intake.store.models import Case, InboundMessage, OutboundMessage
 from intake.store.migrate import upgrade
+from intake.store.models import Case, InboundMessage, OutboundMessage
 from smtp_helpers import STARTUP_SECONDS, RunningIntake, case_message, wait_until
 
 
@@ -224,3 +225,39 @@ def test_sqlite_takes_one_worker_process_and_says_why(tmp_path: Path, capsys: py
     assert ran.code == 2
     assert "[worker] processes = 2: SQLite has one writer at a time" in ran.err
     assert "several need PostgreSQL" in ran.err
+
+
+# --- one IMAP mailbox, several daemons ---------------------------------------------
+
+
+def _imap_table(dovecot: Any) -> str:
+    return ("[[imap]]\nname = \"support\"\nhost = \"127.0.0.1\"\n"
+            f"port = {dovecot.port}\nsecurity = \"none\"\nusername = \"{dovecot.user}\"\n"
+            "password_env = \"INTAKE_TEST_IMAP_PASSWORD\"\npoll_seconds = 300\n")
+
+
+def test_a_mailbox_is_polled_by_one_daemon_and_taken_over_when_it_dies(
+        daemons: Callable[..., RunningIntake], monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_dovecot() as dovecot:
+        monkeypatch.setenv("INTAKE_TEST_IMAP_PASSWORD", dovecot.password)
+        first = daemons(imap=_imap_table(dovecot)).start()
+        wait_until(lambda: "event=connected mailbox=support" in first.log_text(), timeout=STARTUP_SECONDS,
+                   what="the first daemon polling the mailbox")
+        second = daemons(imap=_imap_table(dovecot)).start()
+        wait_until(lambda: "event=imap_standby mailbox=support" in second.log_text(), timeout=STARTUP_SECONDS,
+                   what="the second daemon standing by")
+
+        dovecot.append(case_message("While the first polls", message_id="<one@bayside.example>"))
+        first.wait_until_processed(1)
+        assert "event=connected mailbox=support" not in second.log_text()
+
+        first.kill()
+        wait_until(lambda: "event=imap_taken_over mailbox=support" in second.log_text(), timeout=30,
+                   what="the second daemon taking the mailbox over")
+        dovecot.append(case_message("After the first died", message_id="<two@bayside.example>"))
+        stored = second.wait_until_processed(2)
+        assert sorted(m.message_id for m in stored.inbound) == ["one@bayside.example", "two@bayside.example"]
+        assert [m.outcome for m in stored.inbound] == ["case_created", "case_created"]
+        wait_until(lambda: all(b"\\Seen" in flags for flags in dovecot.messages().values()) or None,
+                   timeout=30, what="both messages flagged \\Seen")
+        assert second.stop() == 0

@@ -14,6 +14,10 @@ When the server goes away it reconnects with capped exponential backoff. How
 far it got in each folder (UIDVALIDITY and the last UID handled) is kept in the
 `imap_state` table so a restart continues where it stopped.
 
+Several daemons on one PostgreSQL database may all list the same mailbox:
+one at a time polls it, the one holding its advisory lock
+(`intake.store.locks`); the others stand by and take over when it dies.
+
 imapclient is synchronous: `ImapPoller` is the blocking core, and
 `run_imap_poller` runs it in a thread of its own for the asyncio daemon.
 """
@@ -41,6 +45,7 @@ from intake.credentials import SecretUnavailable, read_secret, read_secret_file
 from intake.logs import logfmt
 from intake.mailin.accept import Stored, accept
 from intake.store.database import Store
+from intake.store.locks import HeldLock
 from intake.store.models import ImapState
 
 log = logging.getLogger("intake.mailin.imap")
@@ -51,6 +56,7 @@ READ_TIMEOUT_SECONDS = 120.0
 # RFC 2177: a client should end IDLE and start it again at least every 29 minutes.
 MAX_IDLE_SECONDS = 25 * 60
 TOKEN_COMMAND_TIMEOUT_SECONDS = 60.0
+STANDBY_SECONDS = 5.0  # how often a daemon that does not poll a mailbox (another does) tries to take it over
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 
@@ -180,6 +186,7 @@ class ImapPoller:
         self._last_uid = 0
         self._rescan = True  # look at every unhandled message, not only UIDs above _last_uid
         self._unannounced = 0  # stored since the worker was last woken
+        self.lock = HeldLock(store.engine, f"imap {mailbox.name}/{mailbox.folder}")
 
     @property
     def where(self) -> dict[str, str]:
@@ -193,12 +200,38 @@ class ImapPoller:
     # --- the loop ------------------------------------------------------------
 
     def run(self, wake_worker: Callable[[], None]) -> None:
-        """Poll and wait until `stop()`; failures are logged and retried, never raised."""
+        """Poll and wait until `stop()`; failures are logged and retried, never raised.
+
+        On PostgreSQL one daemon at a time polls a mailbox: the one holding its
+        lock. The others wait as standbys and try again every
+        `STANDBY_SECONDS`, so one of them takes over when the holder dies.
+        """
+        standing_by = False
         try:
             while not self._stopping.is_set():
+                if not self._hold_lock():
+                    if not standing_by:
+                        log.info(logfmt(event="imap_standby", **self.where,
+                                        detail="another intake serve polls this mailbox; taking over if it stops"))
+                    standing_by = True
+                    self.close()
+                    self._stopping.wait(STANDBY_SECONDS)
+                    continue
+                if standing_by:
+                    log.info(logfmt(event="imap_taken_over", **self.where))
+                    standing_by = False
                 self._cycle(wake_worker)
         finally:
             self.close()
+            self.lock.release()
+
+    def _hold_lock(self) -> bool:
+        try:
+            return self.lock.take()
+        except SQLAlchemyError as exc:  # the database is away: nothing could be stored anyway
+            log.error(logfmt(event="store_unavailable", **self.where, error=_first_line(exc),
+                             retry_in=f"{STANDBY_SECONDS:g}s"))
+            return False
 
     def stop(self) -> None:
         """Ask `run` (in another thread) to return; it does within `idle_check_seconds`."""
