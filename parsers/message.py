@@ -28,6 +28,7 @@ from mailparser.utils import decode_header_part
 from parsers.attachments import decoded_filename, is_tnef, sanitise_filename, sniff, split_uuencoded, unpack_tnef
 from parsers.crypto import PGP_SIGNATURE_NAME, encryption_of, opaque_signed_entity, split_cleartext_signed
 from parsers.flowed import unflow
+from parsers.large_parts import SetAside, set_aside
 from parsers.sender import read_sender
 
 __all__ = ["Attachment", "NotAnEmail", "ParsedMessage", "bare_message_id", "parse_message"]
@@ -42,6 +43,10 @@ _MBOX_FROM_LINE = re.compile(rb"^From \S")
 # Control bytes that never appear in a header section of real mail. ESC is
 # allowed: old Japanese clients put raw ISO-2022-JP escapes in headers.
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+# These read a message of any size without copying it (`bytes.strip` and `splitlines` copy all of it).
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIRST_LINE = re.compile(rb"[^\r\n]*")
 _MSGID = re.compile(r"<([^<>]*)>")
 _WHITESPACE = re.compile(r"\s+")
 # mail-parser names an unnamed attachment with ten random lowercase letters.
@@ -98,7 +103,8 @@ class ParsedMessage:
     is_mime: bool
     defects: tuple[str, ...]
     # The MIME tree as the standard library parsed it, for readers that need the
-    # structure itself (delivery reports); never shown or stored.
+    # structure itself (delivery reports); never shown or stored. The payload of a
+    # large base64 file in it is a placeholder (`parsers.large_parts`): its bytes are in `attachments`.
     structure: email.message.Message = field(repr=False, compare=False)
     # How the message is encrypted ("S/MIME", "PGP/MIME", "inline PGP"; `parsers.crypto`), or None.
     # An encrypted message has no text: nobody here can read it, and nothing may quote it.
@@ -161,10 +167,18 @@ def parse_message(raw: bytes, *, headers_only: str | None = None) -> ParsedMessa
 
 
 def _read(raw: bytes) -> _Reading:
+    aside = set_aside(raw)  # large base64 files are decoded from `raw` itself, never held as text
     try:
-        return _read_with_mail_parser(raw)
+        return _read_with_mail_parser(aside)
     except Exception as exc:  # mail-parser's own bugs on broken MIME must not leave a message unread
-        return _read_with_standard_library(raw, f"{type(exc).__name__}: {exc}")
+        return _read_with_standard_library(aside, f"{type(exc).__name__}: {exc}")
+
+
+def _tree(aside: SetAside) -> email.message.Message:
+    """The MIME tree of the message, its large base64 files set aside wherever nothing reads them as text."""
+    structure = email.message_from_bytes(aside.message)
+    aside.restore_where_read(structure)
+    return structure
 
 
 def _signed_content(raw: bytes, reading: _Reading) -> _Reading:
@@ -182,7 +196,8 @@ def _signed_content(raw: bytes, reading: _Reading) -> _Reading:
 
 def _without_content_headers(raw: bytes) -> bytes:
     """The header section of `raw` without its Content-* fields, ready to be followed by another entity."""
-    header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    end = _HEADER_END.search(raw)
+    header_section = raw[: end.start()] if end else raw
     fields = re.split(rb"\r?\n(?![ \t])", header_section)
     return b"".join(field + b"\r\n" for field in fields if not field.lower().startswith(b"content-"))
 
@@ -200,16 +215,16 @@ class _Reading:
     defects: tuple[str, ...]
 
 
-def _read_with_mail_parser(raw: bytes) -> _Reading:
-    mail = mailparser.parse_from_bytes(raw)
+def _read_with_mail_parser(aside: SetAside) -> _Reading:
+    mail = mailparser.MailParser(_tree(aside))
     return _Reading(mail.message, _addresses(mail.to) + _addresses(mail.cc), _aware(mail.date),
-                    list(mail.text_plain), list(mail.text_html), _attachments(mail.attachments),
+                    list(mail.text_plain), list(mail.text_html), _attachments(mail.attachments, aside),
                     _defects(mail.defects))
 
 
-def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
+def _read_with_standard_library(aside: SetAside, why: str) -> _Reading:
     """The same reading from the standard library alone, for mail that mail-parser cannot read."""
-    structure = email.message_from_bytes(raw)
+    structure = _tree(aside)
     plain: list[str] = []
     html: list[str] = []
     found: list[dict[str, object]] = []
@@ -217,7 +232,7 @@ def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
         if part.is_multipart():
             continue
         content_type = part.get_content_type()
-        payload = part.get_payload(decode=True)
+        payload = _decoded_payload(part, aside)
         content = payload if isinstance(payload, bytes) else b""
         is_file = part.get_filename() or part.get_content_disposition() == "attachment"
         if is_file or not content_type.startswith("text/"):
@@ -231,8 +246,19 @@ def _read_with_standard_library(raw: bytes, why: str) -> _Reading:
     defects = tuple(f"{part.get_content_type()}: {type(defect).__name__}" for part in structure.walk()
                     for defect in part.defects)
     return _Reading(structure, tuple(address.lower() for _, address in recipients if address), _date(structure),
-                    plain, html, _attachments(found),
+                    plain, html, _attachments(found, aside),
                     (f"read with the standard library alone: mail-parser failed ({why})", *defects))
+
+
+def _decoded_payload(part: email.message.Message, aside: SetAside) -> object:
+    """``part.get_payload(decode=True)``, for a part whose base64 is set aside as well."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and aside.holds(payload):
+        try:
+            return aside.decoded_base64(payload)
+        except (binascii.Error, ValueError):  # the standard library mends some broken base64: let it
+            part.set_payload(aside.expanded(payload))
+    return part.get_payload(decode=True)
 
 
 def _decoded(content: bytes, charset: str | None) -> str:
@@ -245,7 +271,7 @@ def _decoded(content: bytes, charset: str | None) -> str:
 
 def _read_headers_only(raw: bytes, why: str) -> _Reading:
     """The headers alone (for a message over a limit): the body is not parsed, nor even copied."""
-    end = re.search(rb"\r?\n\r?\n", raw)
+    end = _HEADER_END.search(raw)
     structure = email.parser.BytesHeaderParser().parsebytes(raw[: end.start()] if end else raw)
     written = [*structure.get_all("To", []), *structure.get_all("Cc", [])]
     recipients = email.utils.getaddresses([str(value) for value in written])
@@ -264,7 +290,7 @@ def _date(structure: email.message.Message) -> datetime | None:
 
 def _without_nul_in_header(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
     """NUL bytes in the header section removed (the stored message keeps them), and a note that they were."""
-    end = re.search(rb"\r?\n\r?\n", raw)
+    end = _HEADER_END.search(raw)
     cut = end.start() if end else len(raw)
     count = raw.count(b"\x00", 0, cut)
     if not count:
@@ -274,12 +300,12 @@ def _without_nul_in_header(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
 
 def _check_looks_like_mail(raw: bytes) -> None:
     """Refuse bytes that cannot be a message, with a reason a person can read."""
-    if not raw.strip():
+    if not _NOT_SPACE.search(raw):
         raise NotAnEmail("empty file")
-    header_section = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
-    if _BINARY_BYTES.search(header_section):
+    end = _HEADER_END.search(raw)
+    if _BINARY_BYTES.search(raw, 0, end.start() if end else len(raw)):
         raise NotAnEmail("the file is binary data (control bytes in the header), not an email message")
-    first_line = raw.splitlines()[0].removeprefix(b"\xef\xbb\xbf")
+    first_line = _FIRST_LINE.match(raw).group().removeprefix(b"\xef\xbb\xbf")  # type: ignore[union-attr]
     if not (_HEADER_LINE.match(first_line) or _MBOX_FROM_LINE.match(first_line)):
         raise NotAnEmail("no email headers found (the first line is not a 'Name: value' header)")
 
@@ -434,16 +460,16 @@ def _normalise_newlines(text: str) -> str:
 
 # --- attachments ---------------------------------------------------------------
 
-def _attachments(found: list[dict[str, object]]) -> tuple[Attachment, ...]:
-    return tuple(_attachment(number, item) for number, item in enumerate(found, start=1))
+def _attachments(found: list[dict[str, object]], aside: SetAside) -> tuple[Attachment, ...]:
+    return tuple(_attachment(number, item, aside) for number, item in enumerate(found, start=1))
 
 
-def _attachment(number: int, item: dict[str, object]) -> Attachment:
+def _attachment(number: int, item: dict[str, object], aside: SetAside) -> Attachment:
     content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
     name = decoded_filename(str(item.get("filename") or ""))
     if _is_synthesised_name(name, item):
         name = ""
-    return Attachment.of(sanitise_filename(name, number, content_type), content_type, _attachment_bytes(item))
+    return Attachment.of(sanitise_filename(name, number, content_type), content_type, _attachment_bytes(item, aside))
 
 
 def _unpacked(attachments: tuple[Attachment, ...]) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
@@ -503,13 +529,26 @@ def _is_synthesised_name(name: str, item: dict[str, object]) -> bool:
     return bool(_SYNTHESISED_NAME.fullmatch(name)) and "name" not in disposition
 
 
-def _attachment_bytes(item: dict[str, object]) -> bytes:
+def _attachment_bytes(item: dict[str, object], aside: SetAside) -> bytes:
     payload = item.get("payload") or ""
     if isinstance(payload, bytes):
         return payload
+    text = str(payload)
+    if aside.holds(text):
+        return _set_aside_bytes(text, bool(item.get("binary")), aside)
     if item.get("binary"):
         try:
-            return base64.b64decode(str(payload))
+            return base64.b64decode(text)
         except (binascii.Error, ValueError):
-            return str(payload).encode("utf-8", "surrogateescape")
-    return str(payload).encode("utf-8", "surrogateescape")
+            return text.encode("utf-8", "surrogateescape")
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _set_aside_bytes(text: str, binary: bool, aside: SetAside) -> bytes:
+    """What `_attachment_bytes` makes of a payload holding set-aside base64, decoded from the raw message."""
+    if binary:
+        try:
+            return aside.decoded_base64(text)
+        except (binascii.Error, ValueError):
+            pass
+    return aside.expanded(text).encode("utf-8", "surrogateescape")

@@ -11,7 +11,7 @@ from intake.act.worker import Preview, Processed, preview, process_message, repl
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
-from intake.mailin.accept import accept
+from intake.mailin.accept import Stored, accept
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
 from intake.store.database import Store, open_store
@@ -61,10 +61,9 @@ def _read(item: Item) -> tuple[bytes | None, str | None]:
 
 
 def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
-    raw, error = _read(item)
-    if raw is None:
+    stored, error = _accepted(item, store)
+    if stored is None:
         return f"{item.label}: error: {error}", False
-    stored = accept(store, raw, f"file:{item.label}")
     if stored.duplicate:
         with store.session() as session:
             earlier = session.get(InboundMessage, stored.id)
@@ -72,6 +71,18 @@ def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
         return f"{item.label}: duplicate of message {stored.id} ({outcome or 'not processed yet'}); skipped", True
     processed = process_message(store, config, stored.id)
     return f"{item.label}: {_describe(processed)}", True
+
+
+def _accepted(item: Item, store: Store) -> tuple[Stored | None, str | None]:
+    """The item's raw bytes committed, or why they cannot be read.
+
+    The bytes read are let go on return: the worker reads the stored copy, and a large message
+    must not be held twice while it is parsed.
+    """
+    raw, error = _read(item)
+    if raw is None:
+        return None, error
+    return accept(store, raw, f"file:{item.label}"), None
 
 
 def _describe(processed: Processed | None) -> str:

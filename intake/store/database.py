@@ -67,7 +67,10 @@ def engine_for(url: str) -> Engine:
 
 def _connect_args(url: str) -> dict[str, Any]:
     if make_url(url).get_backend_name() == "sqlite":
-        return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # No cache of prepared statements: a cached statement keeps its last parameters bound,
+        # SQLite's own copy of them, so every INSERT of a message or file would keep its largest
+        # raw bytes alive for as long as the connection lives. Preparing again costs microseconds.
+        return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "cached_statements": 0}
     return {}
 
 
