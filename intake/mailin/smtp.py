@@ -3,7 +3,8 @@
 Where it sits in the flow: first. A message is accepted only when its raw
 bytes are committed by `intake.mailin.accept`; anything that goes wrong
 before that answers 451 so the sending server keeps the message and tries
-again. The only decisions made here are the cheap and certain ones: an unknown
+again. Sessions that finish DATA at the same time share one commit
+(`intake.mailin.group_commit`). The only decisions made here are the cheap and certain ones: an unknown
 recipient (550 at RCPT), too many recipients in one transaction (452), too
 many sessions at once (421 on connecting) and a message over the size limit
 (552). Nothing is stored for any of them: the sender's own server tells them. Everything
@@ -24,7 +25,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intake.config import Config, SmtpConfig
 from intake.logs import logfmt
-from intake.mailin.accept import Stored, accept
+from intake.mailin.accept import Stored
+from intake.mailin.group_commit import GroupCommit
 from intake.store.database import Store
 
 log = logging.getLogger("intake.mailin.smtp")
@@ -68,7 +70,8 @@ class IntakeHandler:
         self.config = config
         self.store = store
         self.on_stored = on_stored
-        self._storing: set[asyncio.Task[Stored]] = set()
+        self.committer = GroupCommit(store)
+        self._storing: set[asyncio.Future[Stored]] = set()
         self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.sessions = 0  # connections open now, counted by IntakeSMTP/IntakeLMTP
         self._answering = 0  # DATA commands between the final dot and their reply
@@ -109,19 +112,19 @@ class IntakeHandler:
     async def _store(self, session: Session, envelope: Envelope, protocol: str) -> str:
         raw = envelope.original_content
         assert isinstance(raw, bytes)
-        task = asyncio.ensure_future(asyncio.to_thread(accept, self.store, raw, source_of(session, envelope, protocol),
-                                                       null_or_address(envelope.mail_from)))
-        self._storing.add(task)
-        task.add_done_callback(self._stored)
+        future = self.committer.store_message(raw, source_of(session, envelope, protocol),
+                                              null_or_address(envelope.mail_from))
+        self._storing.add(future)
+        future.add_done_callback(self._stored)
         # Shielded: a client that hangs up after the final dot must not interrupt
         # a commit in progress; the stored message is then processed as usual.
-        stored = await asyncio.shield(task)
+        stored = await asyncio.shield(future)
         if stored.duplicate:
             log.info(logfmt(event="duplicate", peer=_peer(session), mail_from=envelope.mail_from, inbound=stored.id))
             return f"250 2.0.0 OK: already received as message {stored.id}"
         return f"250 2.0.0 OK: stored as message {stored.id}"
 
-    def _stored(self, task: asyncio.Task[Stored]) -> None:
+    def _stored(self, task: asyncio.Future[Stored]) -> None:
         self._storing.discard(task)
         if not task.cancelled() and task.exception() is None and not task.result().duplicate:
             self.on_stored()

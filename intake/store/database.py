@@ -12,6 +12,7 @@ date; a PostgreSQL one behind the code is refused until `intake db upgrade`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,62 @@ def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str |
             existing = session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key == key)).one()
             return Stored(existing.id, duplicate=True)
         return Stored(row.id, duplicate=False)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One message to store, with what it is filed under (read at the edge)."""
+
+    raw: bytes
+    message_id: str | None
+    sender: str | None
+    subject: str
+    source: str
+    envelope_sender: str | None = None
+
+
+def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
+    """Commit many messages in one transaction (group commit), each as `store_raw` would.
+
+    One look-up of the dedupe keys, one insert per new message, one commit:
+    the cost of durability is shared by all the messages that arrived
+    together. A message twice in `arrivals` is a duplicate of its first copy.
+    The rare groups that need `store_raw`'s care (a copy already stored, a
+    Message-ID reused on different content, another process storing one of
+    them meanwhile) are stored one by one instead.
+    """
+    def one_by_one() -> list[Stored]:
+        return [store_raw(store, a.raw, message_id=a.message_id, sender=a.sender, subject=a.subject,
+                          source=a.source, envelope_sender=a.envelope_sender) for a in arrivals]
+
+    keys = [dedupe_key(a.raw, a.message_id) for a in arrivals]
+    with store.session() as session:
+        if session.scalars(select(InboundMessage.id).where(InboundMessage.dedupe_key.in_(set(keys)))).first():
+            return one_by_one()
+        firsts: dict[str, InboundMessage] = {}
+        rows: list[tuple[InboundMessage, bool]] = []
+        now = utcnow()
+        for arrival, key in zip(arrivals, keys, strict=True):
+            digest = hashlib.sha256(arrival.raw).hexdigest()
+            first = firsts.get(key)
+            if first is not None:
+                if first.sha256 != digest and arrival.message_id and not _same_message(first.raw, arrival.raw):
+                    return one_by_one()
+                rows.append((first, True))
+                continue
+            row = InboundMessage(dedupe_key=key, message_id=arrival.message_id, sender=arrival.sender,
+                                 subject=arrival.subject[:1000], source=arrival.source[:200],
+                                 envelope_sender=arrival.envelope_sender, raw=arrival.raw, size=len(arrival.raw),
+                                 sha256=digest, received=now)
+            firsts[key] = row
+            session.add(row)
+            rows.append((row, False))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return one_by_one()
+        return [Stored(row.id, duplicate=duplicate) for row, duplicate in rows]
 
 
 def _same_message(earlier: bytes, raw: bytes) -> bool:
