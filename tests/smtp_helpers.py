@@ -127,11 +127,11 @@ class RunningIntake:
                  tls: tuple[Path, Path] | None = None, require_tls: bool = False,
                  max_message_bytes: int = 25 * 1024 * 1024, smtp: bool = True, imap: str = "",
                  database_url_for_daemon: str | None = None, relay_port: int | None = None,
-                 smtp_settings: str = "", extra_config: str = "") -> None:
+                 smtp_settings: str = "", extra_config: str = "", maildir: Path | None = None) -> None:
         self.root = root
         self.database_url = database_url
         self.port = port or free_port()
-        self.maildir = root / "outgoing"
+        self.maildir = maildir or root / "outgoing"  # daemons on one database may share one
         self.config = root / "config.toml"
         self.log = root / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -6,9 +6,13 @@ on every other), so `serve` refuses to start there without a configured one.
 """
 from __future__ import annotations
 
+import email
 import os
 import re
 import signal
+import smtplib
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from conftest import DATA, TEST_SECRET_ENV, Intake, compose
+from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_pass
@@ -261,3 +265,102 @@ def test_a_mailbox_is_polled_by_one_daemon_and_taken_over_when_it_dies(
         wait_until(lambda: all(b"\\Seen" in flags for flags in dovecot.messages().values()) or None,
                    timeout=30, what="both messages flagged \\Seen")
         assert second.stop() == 0
+
+
+# --- three daemons, one killed ------------------------------------------------------
+
+SMTP_MESSAGES = 1_000
+IMAP_MESSAGES = 60  # half before the kill, half after
+KILL_AFTER = 300  # SMTP messages accepted before the first daemon (which polls the mailbox) is killed
+SENDERS = 8
+
+
+def _send_spread(daemons: list[RunningIntake], messages: list[bytes], alive: Callable[[], list[RunningIntake]],
+                 accepted: list[str]) -> None:
+    """Send each message to a daemon in turn; one that fails goes to the next living daemon, as an MTA retries."""
+    lock = threading.Lock()
+    work = list(enumerate(messages))
+
+    def sender(worker: int) -> None:
+        while True:
+            with lock:
+                if not work:
+                    return
+                number, raw = work.pop(0)
+            for attempt in range(30):
+                living = alive()
+                target = living[(number + attempt) % len(living)]
+                try:
+                    with smtplib.SMTP("127.0.0.1", target.port, timeout=30) as client:
+                        client.sendmail("zack.morris@bayside.example", [SUPPORT], raw)
+                except (OSError, smtplib.SMTPException):
+                    continue  # refused, 4xx, or the daemon died under us: try another
+                with lock:
+                    accepted.append(f"m{number}@load.example")
+                break
+            else:
+                raise AssertionError(f"message {number} was refused by every daemon 30 times")
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_three_daemons_one_killed_part_way_every_message_one_outcome_one_answer_one_delivery(
+        daemons: Callable[..., RunningIntake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared_sink = tmp_path / "outgoing"
+    settings = ("[limits]\ncases_per_hour_per_sender = 1000000\ncases_per_hour_per_account = 1000000\n"
+                "[worker]\nprocesses = 2\n")
+    with running_dovecot() as dovecot:
+        monkeypatch.setenv("INTAKE_TEST_IMAP_PASSWORD", dovecot.password)
+        group = [daemons(imap=_imap_table(dovecot), extra_config=settings, maildir=shared_sink) for _ in range(3)]
+        group[0].start()
+        wait_until(lambda: "event=connected mailbox=support" in group[0].log_text(), timeout=STARTUP_SECONDS,
+                   what="the first daemon polling the mailbox")
+        for instance in group[1:]:
+            instance.start()
+        killed: list[RunningIntake] = []
+
+        def alive() -> list[RunningIntake]:
+            return [d for d in group if d not in killed]
+
+        for n in range(IMAP_MESSAGES // 2):
+            dovecot.append(case_message(f"By IMAP {n}", message_id=f"<i{n}@load.example>"))
+        messages = [case_message(f"Load {n}", message_id=f"<m{n}@load.example>") for n in range(SMTP_MESSAGES)]
+        accepted: list[str] = []
+        sending = threading.Thread(target=_send_spread, args=(group, messages, alive, accepted))
+        sending.start()
+        wait_until(lambda: len(accepted) >= KILL_AFTER, timeout=300, what=f"{KILL_AFTER} messages accepted")
+        killed.append(group[0])
+        group[0].kill()  # the daemon, its workers, its delivery and its IMAP poller, at once
+        for n in range(IMAP_MESSAGES // 2, IMAP_MESSAGES):
+            dovecot.append(case_message(f"By IMAP {n}", message_id=f"<i{n}@load.example>"))
+        sending.join()
+
+        total = SMTP_MESSAGES + IMAP_MESSAGES
+        survivor = group[1]
+        stored = survivor.wait_until_processed(total, timeout=600)
+        # Every message stored once, and each has exactly one outcome: a case.
+        assert len(stored.inbound) == total
+        assert sorted(m.message_id for m in stored.inbound) == sorted(
+            [f"m{n}@load.example" for n in range(SMTP_MESSAGES)] + [f"i{n}@load.example" for n in range(IMAP_MESSAGES)])
+        assert {m.outcome for m in stored.inbound} == {"case_created"}
+        assert len(stored.cases) == total and len({c.number for c in stored.cases}) == total
+        assert sorted(m.case_number for m in stored.inbound) == sorted(c.number for c in stored.cases)
+        # Every acknowledgement queued exactly once, for its own message.
+        acknowledgements = Counter(m.inbound_message_id for m in stored.outbox if m.kind == "acknowledgement")
+        assert len(acknowledgements) == total and set(acknowledgements.values()) == {1}
+
+        def all_delivered() -> list[Path] | None:
+            files = sorted((shared_sink / "new").iterdir()) if (shared_sink / "new").is_dir() else []
+            sent = survivor.stored().outbox
+            return files if len(files) >= total and all(m.status == "sent" for m in sent) else None
+
+        files = wait_until(all_delivered, timeout=300, what="every acknowledgement delivered", interval=0.5)
+        delivered = Counter(email.message_from_bytes(f.read_bytes())["Message-ID"] for f in files)
+        assert len(files) == len(delivered) == total  # the Maildir sink holds each one once
+        assert set(delivered) == {f"<{m.message_id}>" for m in stored.outbox}
+        assert all(d.stop() == 0 for d in alive())
+        assert all(b"\\Seen" in flags for flags in dovecot.messages().values())
