@@ -21,13 +21,13 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from intake.act.handlers import Acting, Processed, act, answer_of
 from intake.config import Config
 from intake.logs import logfmt
 from intake.mailout.compose import StatusListing, compose_answer
-from intake.store.database import Store
+from intake.store.database import Store, load_raw
 from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
 from intake.store.models import HeldMessage, InboundMessage, utcnow
 from intake.trust import authenticate
@@ -168,18 +168,19 @@ _WAITING = object()  # a reply whose parent message is still unprocessed: left p
 
 def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, *,
                      savepoint: bool) -> Processed | object | None:
-    row = session.get(InboundMessage, inbound_id)
+    row = session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
     if row is None or row.outcome is not None:
         return None
-    submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
+    raw = load_raw(session, inbound_id)
+    submission = parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
     if _answers_unprocessed(session, submission, row.id):
         return _WAITING
     if not savepoint:
         if not _take(session, inbound_id):
             return None
-        return decide_and_act(session, row, config, now, submission=submission)
+        return decide_and_act(session, row, config, now, submission=submission, raw=raw)
     with session.begin_nested():
-        return decide_and_act(session, row, config, now, submission=submission)
+        return decide_and_act(session, row, config, now, submission=submission, raw=raw)
 
 
 def _take(session: Session, inbound_id: int) -> bool:
@@ -265,23 +266,26 @@ def process_message(store: Store, config: Config, inbound_id: int, now: dt.datet
 
 def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
                    verdict: Verdict | None = None, *, ignore_case_rate: bool = False,
-                   submission: Submission | None = None) -> Processed:
+                   submission: Submission | None = None, raw: bytes | None = None) -> Processed:
     """Parse (unless already parsed), authenticate (unless ``verdict`` is given: a person vouched for the
     sender), decide and act.
 
-    ``ignore_case_rate``: a person released a held message, to be processed now.
+    ``ignore_case_rate``: a person released a held message, to be processed now. ``raw``: the
+    message's bytes when the caller has them already (`load_raw`).
     """
+    raw = row.raw if raw is None else raw
     if submission is None:
-        submission = parse(row.raw, config.case_types.forms, row.envelope_sender, config.limits)
+        submission = parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
     if verdict is None:
-        verdict = authenticate(row.raw, submission, config.security)
+        verdict = authenticate(raw, submission, config.security)
     policy = replace(policy_for(config, now), ignore_case_rate=ignore_case_rate)
     decision = decide(submission, views_over(session), policy, verdict)
     return act(decision, Acting(session, row, submission, config, now))
 
 
 def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
-    query = select(InboundMessage).where(InboundMessage.id == inbound_id, InboundMessage.outcome.is_(None))
+    query = (select(InboundMessage).options(defer(InboundMessage.raw))
+             .where(InboundMessage.id == inbound_id, InboundMessage.outcome.is_(None)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).first()
