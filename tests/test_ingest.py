@@ -93,6 +93,27 @@ def test_the_same_message_twice_makes_one_case(intake: Intake) -> None:
     assert len(intake.cases()) == 1 and len(intake.outbox()) == 1
 
 
+def test_a_large_mbox_is_stored_in_groups_and_reported_message_by_message_in_order(
+        tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    intake = Intake(tmp_path, database_url, capsys,
+                    extra_config="[limits]\ncases_per_hour_per_sender = 1000\ncases_per_hour_per_account = 1000\n")
+    assert intake.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+    box = mailbox.mbox(str(tmp_path / "archive.mbox"), create=True)
+    repeated = compose(ZACK, "Said twice", QUESTION, message_id="<twice@bayside.example>")
+    for n in range(120):  # more than two groups; the repeat sits in another group than its first copy
+        box.add(repeated if n in (3, 77) else compose(ZACK, f"Report {n}", QUESTION, message_id=f"<r{n}@x>"))
+    box.add(b"Subject: no body, no sender\n\n")  # stored, and an outcome of its own
+    box.flush()
+    ran = intake.run("ingest", str(tmp_path / "archive.mbox"), str(tmp_path / "missing.eml"))
+    lines = ran.out.splitlines()
+    assert ran.code == 1 and "missing.eml: error: no such file" in ran.out
+    numbered = [line.partition("archive.mbox:")[2] for line in lines if "archive.mbox:" in line]
+    assert [line.split(":")[0] for line in numbered] == [str(n) for n in range(1, 122)]
+    assert "case_created" in numbered[3] and "duplicate of message 4 (case_created); skipped" in numbered[77]
+    assert sum(": case_created #" in line for line in numbered) == 119
+    assert len(intake.cases()) == 119 and len(intake.messages()) == 120
+
+
 def test_auto_replies_are_ignored_and_never_answered(intake: Intake) -> None:
     intake.ingest(compose(ZACK, "Out of office", "I am away until Monday.",
                           headers={"Auto-Submitted": "auto-replied"}))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from intake.act.worker import Preview, Processed, preview, process_message, repl
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
-from intake.mailin.accept import Stored, accept
+from intake.mailin.accept import accept_many, arrival
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
 from intake.store.database import Store, open_store
@@ -40,10 +41,10 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
         return _dry_run(items, config)
     store = open_store(config.database_url)
     unreadable = 0
-    for item in _with_progress(items):
-        line, readable = _ingest_one(item, store, config)
-        unreadable += not readable
-        out(line, flush=True)
+    for group in _groups(_with_progress(items)):
+        for line, readable in _ingest_group(group, store, config):
+            unreadable += not readable
+            out(line, flush=True)
     delivered = deliver_pending(store, config)
     if delivered:
         where = f"the relay {config.relay.host}" if config.relay else f"the Maildir {config.outgoing_maildir}"
@@ -60,29 +61,45 @@ def _read(item: Item) -> tuple[bytes | None, str | None]:
         return None, f"cannot read: {exc.strerror or exc}"
 
 
-def _ingest_one(item: Item, store: Store, config: Config) -> tuple[str, bool]:
-    stored, error = _accepted(item, store)
-    if stored is None:
-        return f"{item.label}: error: {error}", False
-    if stored.duplicate:
-        with store.session() as session:
-            earlier = session.get(InboundMessage, stored.id)
-            outcome = earlier.outcome if earlier else None
-        return f"{item.label}: duplicate of message {stored.id} ({outcome or 'not processed yet'}); skipped", True
-    processed = process_message(store, config, stored.id)
-    return f"{item.label}: {_describe(processed)}", True
+GROUP_MESSAGES = 50  # messages stored in one transaction (group commit), then processed one by one
+GROUP_BYTES = 8 * 1024 * 1024  # a group is closed once it holds this much mail
 
 
-def _accepted(item: Item, store: Store) -> tuple[Stored | None, str | None]:
-    """The item's raw bytes committed, or why they cannot be read.
+def _groups(items: Iterable[Item]) -> Iterator[list[tuple[Item, bytes | None, str | None]]]:
+    """The items read, in groups of at most GROUP_MESSAGES and about GROUP_BYTES (plus one message)."""
+    group: list[tuple[Item, bytes | None, str | None]] = []
+    size = 0
+    for item in items:
+        group.append((item, *_read(item)))
+        size += len(group[-1][1] or b"")
+        if len(group) >= GROUP_MESSAGES or size >= GROUP_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
-    The bytes read are let go on return: the worker reads the stored copy, and a large message
-    must not be held twice while it is parsed.
-    """
-    raw, error = _read(item)
-    if raw is None:
-        return None, error
-    return accept(store, raw, f"file:{item.label}"), None
+
+def _ingest_group(group: list[tuple[Item, bytes | None, str | None]], store: Store,
+                  config: Config) -> Iterator[tuple[str, bool]]:
+    """Store a group's messages in one commit, let go of their bytes, then process each in order."""
+    stored = iter(accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group
+                                      if raw is not None]))
+    # The bytes read are let go now (in place: the caller holds the list too): the worker reads
+    # the stored copy, and a large message must not be held twice while it is parsed.
+    for index, (item, raw, error) in enumerate(group):
+        group[index] = (item, None if raw is None else b"", error)
+    for item, raw, error in group:
+        if raw is None:
+            yield f"{item.label}: error: {error}", False
+            continue
+        one = next(stored)
+        if one.duplicate:
+            with store.session() as session:
+                earlier = session.get(InboundMessage, one.id)
+                outcome = earlier.outcome if earlier else None
+            yield f"{item.label}: duplicate of message {one.id} ({outcome or 'not processed yet'}); skipped", True
+            continue
+        yield f"{item.label}: {_describe(process_message(store, config, one.id))}", True
 
 
 def _describe(processed: Processed | None) -> str:
