@@ -217,14 +217,24 @@ def _answers_unprocessed(session: Session, submission: Submission, inbound_id: i
 
 
 def release_due(store: Store, now: dt.datetime) -> int:
-    """Held messages whose time has come are made pending again; the loop then takes them in arrival order."""
+    """Held messages whose time has come are made pending again; the loop then takes them in arrival order.
+
+    Once, with several workers: the held rows are claimed (rows another worker
+    is releasing are skipped), and a message is made pending only while it is
+    still held, so none is ever processed twice.
+    """
     with store.session() as session, session.begin():
-        due = session.scalars(select(HeldMessage).where(HeldMessage.status == HeldStatus.HELD.value,
-                                                        HeldMessage.until <= now)).all()
+        query = select(HeldMessage).where(HeldMessage.status == HeldStatus.HELD.value, HeldMessage.until <= now)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        due = session.scalars(query).all()
         for entry in due:
             entry.status, entry.released = HeldStatus.RELEASED.value, now
-            if entry.inbound_message.outcome == Outcome.HELD.value:
-                entry.inbound_message.outcome = None
+        if due:
+            session.execute(update(InboundMessage)
+                            .where(InboundMessage.id.in_([entry.inbound_message_id for entry in due]),
+                                   InboundMessage.outcome == Outcome.HELD.value)
+                            .values(outcome=None).execution_options(synchronize_session=False))
         return len(due)
 
 
