@@ -105,9 +105,11 @@ class DatabaseThreads:
     def case_of_message_id(self, message_id: str) -> CaseView | None:
         """The case of a Message-ID we received (first) or sent, in one statement over both indexes."""
         wanted = bare_message_id(message_id)
-        found = union_all(*(select(model.case_number, literal(order).label("source"))
-                            .where(model.message_id == wanted, model.case_number.is_not(None))
-                            for order, model in enumerate((InboundMessage, OutboundMessage))))
+        received = select(InboundMessage.case_number, literal(0).label("source")).where(
+            InboundMessage.message_id == wanted, InboundMessage.case_number.is_not(None))
+        sent = select(OutboundMessage.case_number, literal(1).label("source")).where(
+            OutboundMessage.message_id == wanted, OutboundMessage.case_number.is_not(None))
+        found = union_all(received, sent)
         number = self._session.scalars(found.order_by("source").limit(1)).first()
         return self.case(number) if number is not None else None
 
