@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.errors import InvalidHeaderDefect
 from email.headerregistry import AddressHeader, HeaderRegistry
+from functools import lru_cache
 
 __all__ = ["Sender", "read_sender"]
 
@@ -31,8 +32,15 @@ class Sender:
     problem: str | None = None  # why the sender is ambiguous, in words for the decision log
 
 
-def read_sender(values: list[str]) -> Sender:
+def read_sender(values: Sequence[str]) -> Sender:
     """The sender named by the raw values of a message's From headers (RFC 2047 words not yet decoded)."""
+    return _read_sender(tuple(values))
+
+
+# The same From is read when a message is filed and again when it is parsed, and a
+# contact writes with the same From every time: each is parsed once (it is a pure function).
+@lru_cache(maxsize=4096)
+def _read_sender(values: tuple[str, ...]) -> Sender:
     if not values:
         return Sender(None, "")
     if len(values) > 1:

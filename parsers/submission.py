@@ -20,7 +20,7 @@ from parsers.message import NotAnEmail, ParsedMessage, parse_message
 from parsers.quotes import visible_reply
 from parsers.report import DeliveryReport, read_report
 from parsers.robots import automatic_reason
-from parsers.subject import SubjectParts, read_subject
+from parsers.subject import SubjectParts, read_subject, strip_reply_prefixes
 from parsers.template import FieldText, TemplateParse, first_line, parse_visible_text
 from parsers.values import coerce, match_choice
 
@@ -96,13 +96,24 @@ def parse(raw: bytes, forms: FormSchema, envelope_sender: str | None = None, lim
     if excess is not None:
         return Submission(len(raw), message, None, subject, "", _NO_TEMPLATE, Form(), automatic, None,
                           envelope_sender, excess)
-    new_text = visible_reply(message.text, message.html)
+    new_text = visible_reply(message.text, message.html, reply=may_be_reply(message, subject))
     template = parse_visible_text(new_text, forms.labels, message.from_name)
     return Submission(size=len(raw), message=message, not_email=None, subject=subject, new_text=new_text,
                       template=template, form=read_form(template, subject, forms), automatic=automatic,
                       report=read_report(message, message.structure, envelope_sender),
                       envelope_sender=envelope_sender,
                       excess=content_excess([len(a.content) for a in message.attachments], limits))
+
+
+def may_be_reply(message: ParsedMessage, subject: SubjectParts) -> bool:
+    """Whether the headers name an earlier message: In-Reply-To, References, a Re:/Fwd: prefix or a case tag.
+
+    Any earlier message counts, not only ours, and any prefix: a message that
+    is not a reply by all of these is a new conversation, whose text the quote
+    strippers need not read unless it shows quoted history (`parsers.quotes`).
+    """
+    return bool(message.in_reply_to or message.references or subject.case_number is not None
+                or strip_reply_prefixes(subject.text) != subject.text.strip())
 
 
 def read_form(template: TemplateParse, subject: SubjectParts, forms: FormSchema) -> Form:

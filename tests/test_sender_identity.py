@@ -71,3 +71,16 @@ def test_the_address_stored_is_the_one_decided_on_and_answered(intake: Intake) -
     assert stored["sender"] == ZACK
     assert intake.outbox()[-1]["to"] == [ZACK]
     assert intake.cases()[-1]["submitted_by"] == ZACK
+
+
+def test_a_from_read_again_is_the_same_sender_without_parsing_it_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parsers import sender
+    value = ["Kelly Kapowski <Kelly.Kapowski@bayside.example>"]
+    first = read_sender(value)
+
+    def no_second_parse(*args: object) -> None:
+        raise AssertionError("the same From was parsed twice")
+
+    monkeypatch.setattr(sender, "_REGISTRY", no_second_parse)
+    assert read_sender(list(value)) == first == sender.Sender("kelly.kapowski@bayside.example", "Kelly Kapowski")
+    assert read_sender(["Two <a@x.example>", "From <b@x.example>"]).problem == "the message has 2 From headers"

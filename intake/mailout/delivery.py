@@ -7,12 +7,15 @@ as envelope sender, so bounces come back to intake (see `intake.act.bounces`);
 without one the sink is a local Maildir, where any mail client or `ls` can read
 what intake sent.
 
-Each row goes through three short steps: claim it (a lease: `next_attempt` is
-pushed forward by a conditional UPDATE, so a second daemon or `intake ingest`
-running beside the daemon skips it, and no database lock is held while talking
-to the relay), attempt it, and record the result in its own transaction. A
-crash loses nothing: at most the one message in flight is sent again, once its
-lease runs out.
+Rows go through three short steps, a batch at a time: claim them in one
+transaction (a lease: `next_attempt` is pushed forward by a conditional UPDATE
+that returns the rows it took, with SKIP LOCKED on PostgreSQL, so a second
+daemon or `intake ingest` running beside the daemon skips them, and no database
+lock is held while talking to the relay), attempt each, and record all the
+results in one transaction. A crash loses nothing. The Maildir takes batches
+of many rows, since a message written again is skipped by its name; the relay
+takes one row at a time, so a crash sends at most the one message in flight
+again, once its lease runs out.
 
 A temporary failure (the relay is unreachable, a 4xx reply, a dropped
 connection, a refused login) leaves the row `retrying` with exponential
@@ -29,9 +32,10 @@ import os
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -74,7 +78,12 @@ class PermanentFailure(DeliveryFailure):
 
 
 class Sink(Protocol):
-    """Where outgoing mail is handed; raises a DeliveryFailure, or returns a note for the row."""
+    """Where outgoing mail is handed; raises a DeliveryFailure, or returns a note for the row.
+
+    ``batch`` is how many rows are claimed, attempted and then recorded together.
+    """
+
+    batch: ClassVar[int]
 
     def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None: ...
 
@@ -112,6 +121,9 @@ def deliver_to_maildir(raw: bytes, maildir: Path, message_id: str) -> str | None
 @dataclass
 class MaildirSink:
     maildir: Path
+    # A message written again after a crash is skipped by its name, so a whole batch
+    # can be recorded at once: nothing is lost or duplicated if it is claimed again.
+    batch: ClassVar[int] = 100
 
     def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None:
         try:
@@ -131,6 +143,10 @@ def _crlf(raw: bytes) -> bytes:
 
 class RelaySink:
     """One SMTP session with the relay, opened on first use and reused for the whole pass."""
+
+    # A message sent again reaches a person: each row is recorded as soon as it is sent,
+    # so a crash resends at most the one in flight.
+    batch: ClassVar[int] = 1
 
     def __init__(self, relay: RelayConfig) -> None:
         self.relay = relay
@@ -254,7 +270,7 @@ def sink_for(config: Config) -> Sink:
 
 def deliver_pending(store: Store, config: Config, now: dt.datetime | None = None) -> int:
     """Attempt every due message (queued, or retrying and due by `now`); returns how many were sent."""
-    # The real clock is read again for each row: a long pass must not give a
+    # The real clock is read again for each attempt: a long pass must not give a
     # row a lease (or a retry time) that has already run out.
     def clock() -> dt.datetime:
         return now or utcnow()
@@ -262,8 +278,8 @@ def deliver_pending(store: Store, config: Config, now: dt.datetime | None = None
     sink = sink_for(config)
     delivered = 0
     try:
-        for outbound_id in _due_ids(store, clock()):
-            delivered += _deliver_one(store, sink, config, outbound_id, clock())
+        while (batch := _claim_batch(store, clock(), sink.batch)) is not None:
+            delivered += _deliver_batch(store, sink, config, batch, clock) if batch else 0
     finally:
         sink.close()
     return delivered
@@ -296,86 +312,150 @@ def _due_ids(store: Store, now: dt.datetime) -> list[int]:
         return list(session.scalars(select(OutboundMessage.id).where(*_due(now)).order_by(OutboundMessage.id)))
 
 
-def _deliver_one(store: Store, sink: Sink, config: Config, outbound_id: int, now: dt.datetime) -> int:
-    """Claim, attempt and record one row; 1 when it was sent."""
-    claimed = _claim(store, outbound_id, now)
-    if claimed is None:
-        return 0
-    row, recipients = claimed
+@dataclass(frozen=True)
+class Claimed:
+    """A row leased to this deliverer, with what sending it and recording the result need."""
+
+    id: int
+    message_id: str
+    raw: bytes
+    recipients: list[str]
+    attempts: int
+    created: dt.datetime
+    leased_until: dt.datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What became of one claimed row: sent (with the sink's note), failed, or handed back unattempted."""
+
+    row: Claimed
+    at: dt.datetime
+    attempted: bool = True
+    note: str | None = None
+    failure: DeliveryFailure | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.attempted and self.failure is None
+
+
+def _claim_batch(store: Store, now: dt.datetime, limit: int) -> list[Claimed] | None:
+    """Lease up to `limit` due rows in one transaction, oldest first; None when no row is due.
+
+    Rows with no one to mail are settled here (failed, or suppressed), so the
+    list may be empty while more rows are due.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED while they are leased, so
+    two deliverers never take the same row; everywhere the lease is a
+    conditional UPDATE that returns the rows it took, so a row another
+    deliverer leased in the meantime is left to it.
+    """
+    with store.session() as session, session.begin():
+        query = select(OutboundMessage).where(*_due(now)).order_by(OutboundMessage.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = session.scalars(query).all()
+        if not rows:
+            return None
+        bouncing = _bouncing(session, [address for row in rows for address in row.recipients or ()])
+        mailable = [(row, recipients) for row in rows if (recipients := _settle_unmailable(row, bouncing))]
+        if not mailable:
+            return []
+        until = now + LEASE
+        leased = set(session.scalars(
+            update(OutboundMessage).where(OutboundMessage.id.in_([row.id for row, _ in mailable]), *_due(now))
+            .values(next_attempt=until).returning(OutboundMessage.id).execution_options(synchronize_session=False)))
+        return [Claimed(row.id, row.message_id, row.raw, recipients, row.attempts, row.created, until)
+                for row, recipients in mailable if row.id in leased]
+
+
+def _settle_unmailable(row: OutboundMessage, bouncing: set[str]) -> list[str]:
+    """The row's recipients to mail; with none, the row is marked failed (no recipients) or suppressed."""
+    if not row.recipients:
+        row.status, row.last_error, row.next_attempt = OutboxStatus.FAILED.value, "no recipients", None
+        return []
+    recipients = [address for address in row.recipients if address.lower() not in bouncing]
+    if not recipients:
+        row.status, row.last_error, row.next_attempt = OutboxStatus.SUPPRESSED.value, SUPPRESSED_BOUNCING, None
+        log.info(logfmt(event="suppressed", outbound=row.id, message_id=row.message_id, reason=SUPPRESSED_BOUNCING))
+    return recipients
+
+
+def _bouncing(session: Session, recipients: list[str]) -> set[str]:
+    """Those of the recipients (lowercased) that are contacts marked bouncing, in one query."""
+    lowered = sorted({address.lower() for address in recipients})
+    if not lowered:
+        return set()
+    return set(session.scalars(select(func.lower(Contact.email))
+                               .where(func.lower(Contact.email).in_(lowered), Contact.bouncing.is_(True))))
+
+
+def _deliver_batch(store: Store, sink: Sink, config: Config, batch: list[Claimed],
+                   clock: Callable[[], dt.datetime]) -> int:
+    """Attempt each claimed row, then record every result in one transaction; how many were sent.
+
+    A row whose lease is half gone before its turn (a slow relay) is not
+    attempted but handed back, so nothing is sent once another deliverer could take it.
+    """
+    attempts = []
+    for row in batch:
+        at = clock()
+        fresh = at < row.leased_until - LEASE / 2
+        attempts.append(_attempt(sink, config, row, at) if fresh else Attempt(row, at, attempted=False))
+    _record(store, attempts, config.delivery)
+    return sum(attempt.sent for attempt in attempts)
+
+
+def _attempt(sink: Sink, config: Config, row: Claimed, at: dt.datetime) -> Attempt:
     try:
-        note = sink.send(config.from_address, recipients, dkim_signed(row.raw, config.dkim_signing), row.message_id)
+        note = sink.send(config.from_address, row.recipients, dkim_signed(row.raw, config.dkim_signing), row.message_id)
     except DeliveryFailure as exc:
-        _record_failure(store, row, exc, config.delivery, now)
-        return 0
+        return Attempt(row, at, failure=exc)
     except Exception as exc:  # a bug: keep the message, say why, go on with the others
         log.exception(logfmt(event="send_error", outbound=row.id, message_id=row.message_id))
-        _record_failure(store, row, TemporaryFailure(f"internal error: {_describe(exc)}"), config.delivery, now)
-        return 0
-    _record_sent(store, row.id, note, now)
-    return 1
+        return Attempt(row, at, failure=TemporaryFailure(f"internal error: {_describe(exc)}"))
+    return Attempt(row, at, note=note)
 
 
-def _claim(store: Store, outbound_id: int, now: dt.datetime) -> tuple[OutboundMessage, list[str]] | None:
-    """Take a lease on a due row; None when it is not due, another deliverer has it, or it was suppressed."""
+def _record(store: Store, attempts: list[Attempt], policy: DeliveryPolicy) -> None:
+    """Every result of a batch in one transaction: sent, retrying or failed; unattempted rows handed back."""
+    results = [_result(attempt, policy) for attempt in attempts if attempt.attempted]
+    handed_back = [attempt.row for attempt in attempts if not attempt.attempted]
     with store.session() as session, session.begin():
-        row = session.get(OutboundMessage, outbound_id)
-        if row is None or row.status not in DUE_STATUSES or (row.next_attempt and row.next_attempt > now):
-            return None  # done meanwhile, or another deliverer holds it
-        if not row.recipients:
-            row.status, row.last_error, row.next_attempt = OutboxStatus.FAILED.value, "no recipients", None
-            return None
-        recipients = _mailable(session, list(row.recipients))
-        if not recipients:
-            row.status, row.last_error, row.next_attempt = OutboxStatus.SUPPRESSED.value, SUPPRESSED_BOUNCING, None
-            log.info(logfmt(event="suppressed", outbound=row.id, message_id=row.message_id, reason=SUPPRESSED_BOUNCING))
-            return None
-        leased = session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id, *_due(now))
-                                 .values(next_attempt=now + LEASE).execution_options(synchronize_session=False))
-        if leased.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        session.expunge(row)
-        return row, recipients
+        if results:
+            session.execute(update(OutboundMessage), results)  # by primary key, one executemany
+        if handed_back:  # due again at once, unless another deliverer has taken it since
+            session.execute(update(OutboundMessage)
+                            .where(OutboundMessage.id.in_([row.id for row in handed_back]),
+                                   OutboundMessage.next_attempt == handed_back[0].leased_until)
+                            .values(next_attempt=None).execution_options(synchronize_session=False))
 
 
-def _mailable(session: Session, recipients: list[str]) -> list[str]:
-    """The recipients that are not contacts marked bouncing."""
-    lowered = [address.lower() for address in recipients]
-    bouncing = set(session.scalars(select(func.lower(Contact.email))
-                                   .where(func.lower(Contact.email).in_(lowered), Contact.bouncing.is_(True))))
-    return [address for address in recipients if address.lower() not in bouncing]
+def _result(attempt: Attempt, policy: DeliveryPolicy) -> dict[str, object]:
+    row, attempts = attempt.row, attempt.row.attempts + 1
+    if attempt.failure is None:
+        return {"id": row.id, "status": OutboxStatus.SENT.value, "sent": attempt.at, "next_attempt": None,
+                "last_error": attempt.note, "attempts": attempts}
+    exc = attempt.failure
+    status, next_attempt = _after_failure(row.created, attempts, exc, policy, attempt.at)
+    error = str(exc)
+    if status == OutboxStatus.FAILED and isinstance(exc, TemporaryFailure):
+        error = _gave_up(row.created, attempts, error, attempt.at)
+    log.warning(logfmt(event="send_failed", outbound=row.id, message_id=row.message_id, status=status,
+                       attempts=attempts, error=error))
+    return {"id": row.id, "status": status, "next_attempt": next_attempt, "last_error": error, "attempts": attempts}
 
 
-def _record_sent(store: Store, outbound_id: int, note: str | None, now: dt.datetime) -> None:
-    with store.session() as session, session.begin():
-        row = session.get(OutboundMessage, outbound_id)
-        assert row is not None
-        row.status, row.sent, row.next_attempt, row.last_error = OutboxStatus.SENT.value, now, None, note
-        row.attempts += 1
-
-
-def _record_failure(store: Store, claimed: OutboundMessage, exc: DeliveryFailure, policy: DeliveryPolicy,
-                    now: dt.datetime) -> None:
-    with store.session() as session, session.begin():
-        row = session.get(OutboundMessage, claimed.id)
-        assert row is not None
-        row.attempts += 1
-        row.last_error = str(exc)
-        row.status, row.next_attempt = _after_failure(row, exc, policy, now)
-        if row.status == OutboxStatus.FAILED and isinstance(exc, TemporaryFailure):
-            row.last_error = _gave_up(row, now)
-        log.warning(logfmt(event="send_failed", outbound=row.id, message_id=row.message_id, status=row.status,
-                           attempts=row.attempts, error=row.last_error))
-
-
-def _after_failure(row: OutboundMessage, exc: DeliveryFailure, policy: DeliveryPolicy,
+def _after_failure(created: dt.datetime, attempts: int, exc: DeliveryFailure, policy: DeliveryPolicy,
                    now: dt.datetime) -> tuple[str, dt.datetime | None]:
     if isinstance(exc, PermanentFailure):
         return OutboxStatus.FAILED.value, None
-    if now - row.created > dt.timedelta(hours=policy.give_up_hours):
+    if now - created > dt.timedelta(hours=policy.give_up_hours):
         return OutboxStatus.FAILED.value, None
-    return OutboxStatus.RETRYING.value, now + retry_delay(policy, row.attempts)
+    return OutboxStatus.RETRYING.value, now + retry_delay(policy, attempts)
 
 
-def _gave_up(row: OutboundMessage, now: dt.datetime) -> str:
-    hours = round((now - row.created).total_seconds() / 3600, 1)
-    return f"gave up after {row.attempts} attempts over {hours:g} hours: {row.last_error}"
+def _gave_up(created: dt.datetime, attempts: int, error: str, now: dt.datetime) -> str:
+    hours = round((now - created).total_seconds() / 3600, 1)
+    return f"gave up after {attempts} attempts over {hours:g} hours: {error}"

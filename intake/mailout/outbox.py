@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import CaseThread
-from intake.store.models import Case, OutboundMessage
+from intake.store.models import Case, OutboundMessage, utcnow
 from parsers.message import bare_message_id
 from routing.states import OutboxStatus, Reply
 
@@ -32,12 +32,13 @@ def enqueue(session: Session, message: EmailMessage, kind: Reply, recipients: Se
     row = OutboundMessage(message_id=bare_message_id(str(message["Message-ID"])),
                           in_reply_to=bare_message_id(str(in_reply_to)) if in_reply_to else None,
                           kind=kind.value, recipients=list(recipients), subject=str(message["Subject"]),
-                          raw=message.as_bytes(), status=OutboxStatus.QUEUED.value,
+                          raw=message.as_bytes(), status=OutboxStatus.QUEUED.value, created=utcnow(),
                           case_number=case.number if case is not None else None, inbound_message_id=inbound_id)
-    session.add(row)
     if case is not None:
-        session.flush()
-        case.outbound_messages.append(row)
+        # Through the relationship, so a loaded case.outbound_messages shows it at once (its time set
+        # above, for case_thread); an unloaded one is not read from the database for this.
+        row.case = case
+    session.add(row)
     return row
 
 

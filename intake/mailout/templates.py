@@ -8,6 +8,11 @@ same lookup works from a wheel, an editable install and the test suite.
 `[intake] template_dir` names an optional folder searched first: it holds only
 the templates a deployment changes (say acknowledgement.txt) and inherits the
 rest, including the partials they extend, from the built-ins.
+
+Each environment is made once per process and compiles each template once:
+the files are not looked at again for changes (Jinja's auto_reload is off, so
+rendering a reply costs no stat of its template and partials). A changed
+template is used from the next start, as a changed configuration is.
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ def template_environment(template_dir: Path | None) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
     environment.filters["mdy"] = format_date
     environment.filters["wrap"] = wrap_prose

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, joinedload
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
 from intake.notify.lookup import DatabaseNotices
-from intake.store.models import Account, Case, Contact, HeldMessage, InboundMessage, OutboundMessage
+from intake.store.models import (
+    Account,
+    Case,
+    Contact,
+    HeldMessage,
+    InboundMessage,
+    OutboundMessage,
+    account_contacts,
+)
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
 from routing.decide import Views
@@ -25,17 +33,29 @@ from routing.threads import CaseView
 _AUTOMATIC_KINDS = tuple(kind.value for kind in Reply if kind.automatic)
 
 
+def _keep(session: Session, *loaded: object) -> None:
+    """Hold what a look-up loaded for as long as the session lasts (the message's transaction).
+
+    The session's identity map holds objects weakly: a case or an account read
+    for a view would be gone once the view is made, and the act stage would
+    read it again. Held in `Session.info`, they are found there without a query.
+    """
+    session.info.setdefault("intake.looked_up", []).extend(loaded)
+
+
 def views_over(session: Session) -> Views:
     return Views(DatabaseDirectory(session), DatabaseThreads(session), DatabaseReplyLog(session),
                  DatabaseCaseLog(session), DatabaseNotices(session))
 
 
-def to_contact_view(contact: Contact) -> ContactView:
+def to_contact_view(contact: Contact, accounts: tuple[AccountView, ...] | None = None) -> ContactView:
+    """The view of a contact; ``accounts`` when the caller read them already (else they are loaded)."""
+    if accounts is None:
+        accounts = tuple(AccountView(a.id, a.name) for a in contact.accounts)
     return ContactView(
         id=contact.id, email=contact.email, first_name=contact.first_name, last_name=contact.last_name,
         contact_type=ContactType(contact.contact_type), active=contact.active,
-        schema_bootcamp=contact.schema_bootcamp,
-        accounts=tuple(AccountView(a.id, a.name) for a in contact.accounts))
+        schema_bootcamp=contact.schema_bootcamp, accounts=accounts)
 
 
 class DatabaseDirectory:
@@ -45,8 +65,17 @@ class DatabaseDirectory:
         self._session = session
 
     def contact_by_email(self, email: str) -> ContactView | None:
-        contact = self._session.scalars(select(Contact).where(Contact.email == email.lower())).first()
-        return to_contact_view(contact) if contact else None
+        # One statement, each join on an index: the contact and its accounts, which are then in the
+        # session too, so the case made for one of them finds its account without another query.
+        rows = self._session.execute(
+            select(Contact, Account).outerjoin(account_contacts, account_contacts.c.contact_id == Contact.id)
+            .outerjoin(Account, Account.id == account_contacts.c.account_id)
+            .where(Contact.email == email.lower()).order_by(Account.name)).all()
+        if not rows:
+            return None
+        _keep(self._session, *(entity for row in rows for entity in row if entity is not None))
+        accounts = tuple(AccountView(account.id, account.name) for _, account in rows if account is not None)
+        return to_contact_view(rows[0][0], accounts)
 
     def contacts_of(self, account: AccountView) -> list[ContactView]:
         row = self._session.get(Account, account.id)
@@ -66,17 +95,23 @@ class DatabaseThreads:
         self._session = session
 
     def case(self, number: int) -> CaseView | None:
-        case = self._session.get(Case, number)
-        return to_case_view(case) if case else None
+        # Account and contact joined in: one statement, and the case stays in the session for the act stage.
+        case = self._session.get(Case, number, options=[joinedload(Case.account), joinedload(Case.contact)])
+        if case is None:
+            return None
+        _keep(self._session, case)
+        return to_case_view(case)
 
     def case_of_message_id(self, message_id: str) -> CaseView | None:
+        """The case of a Message-ID we received (first) or sent, in one statement over both indexes."""
         wanted = bare_message_id(message_id)
-        for model in (InboundMessage, OutboundMessage):
-            number = self._session.scalars(select(model.case_number).where(
-                model.message_id == wanted, model.case_number.is_not(None)).limit(1)).first()
-            if number is not None:
-                return self.case(number)
-        return None
+        received = select(InboundMessage.case_number, literal(0).label("source")).where(
+            InboundMessage.message_id == wanted, InboundMessage.case_number.is_not(None))
+        sent = select(OutboundMessage.case_number, literal(1).label("source")).where(
+            OutboundMessage.message_id == wanted, OutboundMessage.case_number.is_not(None))
+        found = union_all(received, sent)
+        number = self._session.scalars(found.order_by("source").limit(1)).first()
+        return self.case(number) if number is not None else None
 
 
 class DatabaseReplyLog:
@@ -112,10 +147,14 @@ class DatabaseCaseLog:
 
     def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
                             ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        def created(*where: ColumnElement[bool]) -> tuple[dt.datetime, ...]:
-            return tuple(self._session.scalars(select(Case.created).where(Case.created >= since, *where)
-                                               .order_by(Case.created)))
-        return created(Case.submitted_by_id == contact_id), created(Case.account_id == account_id)
+        by_sender = Case.submitted_by_id == contact_id
+        by_account = Case.account_id == account_id
+        # One statement for both: each side of the OR is answered by its own (column, created) index.
+        rows = self._session.execute(select(Case.created, by_sender.label("by_sender"), by_account.label("by_account"))
+                                     .where(or_(and_(by_sender, Case.created >= since),
+                                                and_(by_account, Case.created >= since)))
+                                     .order_by(Case.created)).all()
+        return tuple(r.created for r in rows if r.by_sender), tuple(r.created for r in rows if r.by_account)
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
         return tuple(self._session.scalars(select(HeldMessage.until).where(

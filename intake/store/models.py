@@ -74,7 +74,8 @@ account_contacts = Table(
     "account_contacts",
     Base.metadata,
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    # Indexed on its own as well: the primary key answers an account's contacts, this a contact's accounts.
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 

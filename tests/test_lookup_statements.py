@@ -1,0 +1,101 @@
+"""The decision's look-ups cost one statement each, with nothing loaded lazily after them.
+
+Every message asks for its sender (with the sender's districts), replies ask
+for their case by a Message-ID or a number, and new cases ask for the case
+rate. Each is counted here in SQL statements sent to the database, on SQLite
+and PostgreSQL, and the act stage then finds the case and its account in the
+session instead of asking again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from intake.store.database import Store
+from intake.store.lookups import views_over
+from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
+
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+
+
+def _a_case_with_its_thread(store: Store) -> None:
+    with store.session() as session, session.begin():
+        bayside, valley = Account(name="Bayside"), Account(name="Valley High")
+        zack = Contact(email="zack.morris@bayside.example", first_name="Zack", last_name="Morris",
+                       contact_type="Authorized", accounts=[valley, bayside])
+        session.add_all([bayside, valley, zack])
+        session.flush()
+        case = Case(account_id=bayside.id, contact_id=zack.id, submitted_by_id=zack.id, case_type="Ask a Question",
+                    priority="Low", subject="Household report", description="Where is it?", department="Support",
+                    created=NOW, modified=NOW)
+        session.add(case)
+        session.flush()
+        session.add(InboundMessage(dedupe_key="mid:first@bayside.example", message_id="first@bayside.example",
+                                   sender=zack.email, source="test", raw=b"", size=0, sha256="", received=NOW,
+                                   case_number=case.number))
+        session.add(OutboundMessage(message_id="ack@intake.example", kind="acknowledgement", recipients=[zack.email],
+                                    subject="[Case #1]", raw=b"", status="sent", case_number=case.number))
+
+
+def test_a_contact_and_its_districts_are_one_statement(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, statements(store) as seen:
+        zack = views_over(session).directory.contact_by_email("Zack.Morris@bayside.example")
+        assert zack is not None and [a.name for a in zack.accounts] == ["Bayside", "Valley High"]
+        assert views_over(session).directory.contact_by_email("nobody@bayside.example") is None
+    assert len(seen) == 2, seen
+
+
+def test_a_case_by_number_is_one_statement_and_then_in_the_session(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, statements(store) as seen:
+        case = views_over(session).threads.case(1)
+        assert case is not None
+        assert (case.account_name, case.contact_email) == ("Bayside", "zack.morris@bayside.example")
+        _act_stage_reads_the_case(session)
+    assert len(seen) == 1, "\n\n".join(seen)
+
+
+def _act_stage_reads_the_case(session: Session) -> None:
+    case = session.get(Case, 1)
+    assert case is not None and case.account.name == "Bayside" and case.contact.first_name == "Zack"
+
+
+def test_a_case_by_message_id_is_two_statements_received_or_sent(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    for message_id in ("<first@bayside.example>", "<ack@intake.example>"):
+        with store.session() as session, statements(store) as seen:
+            case = views_over(session).threads.case_of_message_id(message_id)
+            assert case is not None and case.number == 1
+        assert len(seen) == 2, seen
+    with store.session() as session, statements(store) as seen:
+        assert views_over(session).threads.case_of_message_id("<elsewhere@example.org>") is None
+    assert len(seen) == 1, "\n\n".join(seen)
+
+
+def test_the_case_rate_of_a_sender_and_a_district_is_one_statement(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, statements(store) as seen:
+        by_sender, by_account = views_over(session).cases.cases_created_since(1, 1, NOW - dt.timedelta(hours=1))
+        assert (len(by_sender), len(by_account)) == (1, 1)
+        assert views_over(session).cases.cases_created_since(99, 1, NOW - dt.timedelta(hours=1))[0] == ()
+    assert len(seen) == 2, seen
