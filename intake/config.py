@@ -99,6 +99,8 @@ class DeliveryPolicy:
     retry_first_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
     give_up_hours: float = 48.0
+    # How long a deliverer's claim on a row lasts: after a crash the message in flight waits this long.
+    claim_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ _KNOWN = {
     "database": {"url"},
     "outgoing": {"maildir", "relay_host", "relay_port", "relay_security", "relay_username", "relay_password_env",
                  "relay_password_file", "relay_timeout_seconds", "retry_first_seconds", "retry_max_seconds",
-                 "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
+                 "claim_seconds", "give_up_hours", "dkim_key_file", "dkim_selector", "dkim_domain"},
     "limits": {"max_headers", "max_header_bytes", "max_mime_depth", "max_mime_parts", "max_attachments",
                "max_attachment_bytes", "cases_per_hour_per_sender", "cases_per_hour_per_account"},
     "health": {name for name in HealthThresholds.__dataclass_fields__},
@@ -431,9 +433,10 @@ def _relay(table: dict[str, Any], base: Path, where: str) -> RelayConfig | None:
 def _delivery(table: dict[str, Any], where: str) -> DeliveryPolicy:
     policy = DeliveryPolicy(retry_first_seconds=float(table.get("retry_first_seconds", 60)),
                             retry_max_seconds=float(table.get("retry_max_seconds", 3600)),
-                            give_up_hours=float(table.get("give_up_hours", 48)))
-    if min(policy.retry_first_seconds, policy.retry_max_seconds, policy.give_up_hours) <= 0:
-        raise ConfigError(f"{where}: [outgoing] retry and give-up times must be positive")
+                            give_up_hours=float(table.get("give_up_hours", 48)),
+                            claim_seconds=float(table.get("claim_seconds", 600)))
+    if min(policy.retry_first_seconds, policy.retry_max_seconds, policy.give_up_hours, policy.claim_seconds) <= 0:
+        raise ConfigError(f"{where}: [outgoing] retry, give-up and claim times must be positive")
     return policy
 
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose
+from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, with_settings
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_pass
@@ -316,6 +316,8 @@ def test_three_daemons_one_killed_part_way_every_message_one_outcome_one_answer_
     with running_dovecot() as dovecot:
         monkeypatch.setenv("INTAKE_TEST_IMAP_PASSWORD", dovecot.password)
         group = [daemons(imap=_imap_table(dovecot), extra_config=settings, maildir=shared_sink) for _ in range(3)]
+        for instance in group:  # what the killed daemon was delivering is delivered by another 20 s later
+            instance.config.write_text(with_settings(instance.config.read_text(), "outgoing", "claim_seconds = 20"))
         group[0].start()
         wait_until(lambda: "event=connected mailbox=support" in group[0].log_text(), timeout=STARTUP_SECONDS,
                    what="the first daemon polling the mailbox")

@@ -56,9 +56,9 @@ log = logging.getLogger("intake.mailout.delivery")
 
 DUE_STATUSES = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value)
 SUPPRESSED_BOUNCING = "recipient is bouncing; not mailed until cleared"
-# How long a claimed row is left alone by other deliverers; after a crash the
-# message in flight is sent again once this has passed.
-LEASE = dt.timedelta(minutes=10)
+# How long a claimed row is left alone by other deliverers, by default ([outgoing] claim_seconds);
+# after a crash the message in flight is sent again once this has passed.
+LEASE = dt.timedelta(seconds=DeliveryPolicy.claim_seconds)
 
 
 class DeliveryFailure(Exception):
@@ -278,7 +278,8 @@ def deliver_pending(store: Store, config: Config, now: dt.datetime | None = None
     sink = sink_for(config)
     delivered = 0
     try:
-        while (batch := _claim_batch(store, clock(), sink.batch)) is not None:
+        lease = dt.timedelta(seconds=config.delivery.claim_seconds)
+        while (batch := _claim_batch(store, clock(), sink.batch, lease)) is not None:
             delivered += _deliver_batch(store, sink, config, batch, clock) if batch else 0
     finally:
         sink.close()
@@ -340,7 +341,7 @@ class Attempt:
         return self.attempted and self.failure is None
 
 
-def _claim_batch(store: Store, now: dt.datetime, limit: int) -> list[Claimed] | None:
+def _claim_batch(store: Store, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[Claimed] | None:
     """Lease up to `limit` due rows in one transaction, oldest first; None when no row is due.
 
     Rows with no one to mail are settled here (failed, or suppressed), so the
@@ -362,7 +363,7 @@ def _claim_batch(store: Store, now: dt.datetime, limit: int) -> list[Claimed] | 
         mailable = [(row, recipients) for row in rows if (recipients := _settle_unmailable(row, bouncing))]
         if not mailable:
             return []
-        until = now + LEASE
+        until = now + lease
         leased = set(session.scalars(
             update(OutboundMessage).where(OutboundMessage.id.in_([row.id for row, _ in mailable]), *_due(now))
             .values(next_attempt=until).returning(OutboundMessage.id).execution_options(synchronize_session=False)))
@@ -401,7 +402,7 @@ def _deliver_batch(store: Store, sink: Sink, config: Config, batch: list[Claimed
     attempts = []
     for row in batch:
         at = clock()
-        fresh = at < row.leased_until - LEASE / 2
+        fresh = at < row.leased_until - dt.timedelta(seconds=config.delivery.claim_seconds) / 2
         attempts.append(_attempt(sink, config, row, at) if fresh else Attempt(row, at, attempted=False))
     _record(store, attempts, config.delivery)
     return sum(attempt.sent for attempt in attempts)
