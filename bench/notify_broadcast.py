@@ -11,6 +11,16 @@ the time until each was processed (its outcome stored): intake is "not
 stalled" when every probe was accepted and processed within --stall-seconds.
 
     .venv/bin/python bench/notify_broadcast.py [--contacts 10000] [--database-url URL] [--json]
+
+`bench/run.py` calls it by the contract of `bench/README.md` instead, on an
+instance it made:
+
+    python bench/notify_broadcast.py --config CONFIG --contacts N --workdir DIR [--quick]
+
+and reads the last line of stdout: one JSON object with `contacts`,
+`queued_seconds`, `accepted_meanwhile_msgs` (messages accepted over SMTP by
+senders flooding intake while the notices were queued) and
+`delivered_per_second` (the notices delivered to a local aiosmtpd relay).
 """
 from __future__ import annotations
 
@@ -88,7 +98,8 @@ def _add_contacts(url: str, count: int) -> None:
                                            "contact_type": "Authorized", "areas": [], "active": True, "bounces": 0,
                                            "bouncing": False, "created": now, "modified": now, "title": "",
                                            "primary_phone": "", "secondary_phone": ""}])
-        contacts = dict(session.execute(select(Contact.email, Contact.id)).all())
+        contacts = dict(session.execute(select(Contact.email, Contact.id)
+                                        .where(Contact.email.like("%@district-%"))).all())
         session.execute(insert(account_contacts), [
             {"account_id": ids[f"District {int(email.split('@district-')[1].split('.')[0])}"], "contact_id": cid}
             for email, cid in contacts.items()])
@@ -211,8 +222,95 @@ def _figures(contacts: int, recipients: int, rows: int, queued: float, probes: l
             "stalled": stalled, "ok": queued < 10 and not stalled}
 
 
+# --- bench/run.py's contract ----------------------------------------------------------------------------
+
+FLOOD_SENDERS = 4  # SMTP clients sending as fast as intake answers while the notices are queued
+
+
+class _Relay:
+    """A local aiosmtpd relay that counts what it is given, for the delivery rate."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        now = time.monotonic()
+        self.first = self.first if self.first is not None else now
+        self.count, self.last = self.count + 1, now
+        return "250 2.0.0 Ok: queued"
+
+
+def _flood(port: int, stop: threading.Event, accepted: list[float]) -> None:
+    n = 0
+    while not stop.is_set():
+        _, raw = _probe_message(n)
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail(PROBE_SENDER, ["support@intake.example"], raw)
+            accepted.append(time.monotonic())
+        except (OSError, smtplib.SMTPException):
+            pass
+        n += 1
+
+
+def run_contract(config_path: Path, contacts: int, workdir: Path) -> dict[str, object]:
+    """The broadcast on bench/run.py's instance: queue time, SMTP acceptance meanwhile, delivery to a relay."""
+    from aiosmtpd.controller import Controller
+
+    relay = _Relay()
+    controller = Controller(relay, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    text = config_path.read_text(encoding="utf-8")
+    configured = workdir / "config.toml"
+    outgoing = f'[outgoing]\nrelay_host = "127.0.0.1"\nrelay_port = {controller.port}\nrelay_security = "none"\n\n'
+    configured.write_text(text.replace("[smtp]", outgoing + "[smtp]", 1), encoding="utf-8")
+    config = load_config(configured)
+    _add_contacts(config.database_url, contacts)
+    log = (workdir / "serve.log").open("wb")
+    daemon = subprocess.Popen([sys.executable, "-m", "intake.cli", "--config", str(configured), "serve"],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    stop, accepted = threading.Event(), []
+    try:
+        _wait_for_port(config.smtp.port, daemon)
+        floods = [threading.Thread(target=_flood, args=(config.smtp.port, stop, accepted), daemon=True)
+                  for _ in range(FLOOD_SENDERS)]
+        for flood in floods:
+            flood.start()
+        time.sleep(1.0)  # the senders are under way
+        store = open_store(config.database_url)
+        started = time.monotonic()
+        with store.session() as session, session.begin():
+            create_notice(session, config, kind=NoticeKind.INCIDENT, title="Benchmark incident",
+                          body="Campus is inaccessible for most users; we are investigating.",
+                          draft=False, now=utcnow())
+        finished = time.monotonic()
+        stop.set()
+        for flood in floods:
+            flood.join(timeout=60)
+        meanwhile = sum(started <= at <= finished for at in accepted)
+        deadline = time.monotonic() + 600
+        while relay.count < contacts and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.2)
+        store.engine.dispose()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=120)
+        log.close()
+        controller.stop()
+    spread = (relay.last or 0) - (relay.first or 0)
+    return {"contacts": contacts, "queued_seconds": round(finished - started, 3),
+            "accepted_meanwhile_msgs": meanwhile,
+            "delivered_per_second": round(relay.count / spread, 1) if relay.count > 1 and spread > 0 else None,
+            "delivered": relay.count}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="bench/run.py's instance (its contract, bench/README.md)")
+    parser.add_argument("--workdir", type=Path, help="with --config: where to write")
+    parser.add_argument("--quick", action="store_true", help="with --config: accepted, nothing changes")
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--probe-interval", type=float, default=0.25, help="seconds between probe messages")
@@ -220,6 +318,11 @@ def main() -> int:
                         help="a probe answered or processed later than this means intake stalled")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.config is not None:
+        if args.workdir is None:
+            parser.error("--config needs --workdir")
+        print(json.dumps(run_contract(args.config, args.contacts, args.workdir)))
+        return 0
     figures = run(args.contacts, args.database_url, args.probe_interval, args.stall_seconds)
     if args.json:
         print(json.dumps(figures))
