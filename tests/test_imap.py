@@ -151,6 +151,20 @@ def test_new_mail_arriving_during_idle_is_stored_then_flagged_seen(dovecot: Dove
     assert seen(dovecot) == [True, True]
 
 
+def test_mail_arriving_between_a_poll_and_idle_is_not_missed(dovecot: Dovecot, store: Store,
+                                                             tmp_path: Path) -> None:
+    """The server may announce it with its answer to IDLE itself, which idle_check never sees."""
+    poller = ImapPoller(mailbox_for(dovecot, tmp_path), store, **FAST)  # polls only every 300 s
+    try:
+        assert poller.poll_once() == 0
+        dovecot.append(mail("arrived just before IDLE"))  # after the SEARCH, before the IDLE command
+        assert poller.wait_for_mail(DEADLINE_SECONDS) is True
+        assert poller.poll_once() == 1
+    finally:
+        poller.close()
+    assert [r.subject for r in stored(store)] == ["arrived just before IDLE"]
+
+
 def test_polls_when_the_server_offers_no_idle(store: Store, tmp_path: Path) -> None:
     with running_dovecot(without=("IDLE",)) as server:
         poller = ImapPoller(mailbox_for(server, tmp_path, poll_seconds=0.2), store, **FAST)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import logging
+import re
 import selectors
 import ssl
 import subprocess
@@ -277,6 +278,7 @@ class ImapPoller:
                 log.info(logfmt(event="creating_folder", **self.where, move_to=self.mailbox.move_to))
                 client.create_folder(self.mailbox.move_to)
             selected = client.select_folder(self.mailbox.folder)
+            _announced_meanwhile(client)  # SELECT's own counts are no news: the first poll looks at everything
             self._resume(int(selected[b"UIDVALIDITY"]))
         except BaseException:
             _shutdown(client)
@@ -315,6 +317,9 @@ class ImapPoller:
     def poll_once(self) -> int:
         """Store every new message and mark it handled; the number newly stored (not duplicates)."""
         client = self._connected()
+        # A server shows a session mail delivered since its last command only from the next command on
+        # (Dovecot answers a SEARCH from its view before it): a NOOP first, so the search sees all of it.
+        client.noop()
         ceiling = self._highest_uid(client) if self._rescan else 0
         uids = self._unhandled_uids(client)
         new = 0
@@ -392,6 +397,10 @@ class ImapPoller:
         deadline = time.monotonic() + timeout
         client.idle()
         try:
+            # Mail that arrived since the last command may be announced with the IDLE command's own
+            # answer, before the server's "+ idling": that is set aside too, not read by idle_check.
+            if _announced_meanwhile(client):
+                return True
             while not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -406,6 +415,10 @@ class ImapPoller:
         return self.mailbox.idle and client.has_capability("IDLE")
 
     def _idle_announced_mail(self, client: IMAPClient, seconds: float) -> bool:
+        if buffered := _buffered_lines(client):
+            if any(line.startswith(b"* BYE") for line in buffered):
+                raise ImapUnavailable(f"the server said goodbye: {_text(buffered)}")
+            return any(_ANNOUNCES_MAIL.match(line) for line in buffered)
         if not _readable(client, seconds):
             return False
         # idle_check swallows end-of-file and returns nothing: a readable
@@ -482,6 +495,36 @@ async def _stop_when_set(stopping: asyncio.Event, poller: ImapPoller) -> None:
 def _batches(uids: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(uids), size):
         yield list(uids[start:start + size])
+
+
+_ANNOUNCES_MAIL = re.compile(rb"\* \d+ (EXISTS|RECENT)\b", re.IGNORECASE)
+
+
+def _buffered_lines(client: IMAPClient) -> list[bytes]:
+    """Lines imaplib has already read from the socket but nobody has parsed yet.
+
+    The server's "+ idling" often comes in one packet with the EXISTS of mail
+    that arrived just before IDLE; imaplib's buffered reader takes both, and
+    the socket then looks idle to select() (and to imapclient's idle_check),
+    so that mail would wait for the next poll. (Private attributes: imapclient
+    offers no way to see its buffer.)
+    """
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    lines = []
+    try:
+        while True:
+            sock.setblocking(False)
+            try:
+                if not client._imap.file.peek(1):
+                    break
+            except (BlockingIOError, ssl.SSLWantReadError):
+                break
+            sock.settimeout(timeout)  # the rest of a line already begun is on its way
+            lines.append(client._imap._get_line())
+    finally:
+        sock.settimeout(timeout)
+    return lines
 
 
 def _readable(client: IMAPClient, seconds: float) -> bool:
