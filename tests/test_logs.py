@@ -177,4 +177,4 @@ def test_serve_with_log_format_json_writes_one_json_object_per_line(make_intake:
     [refused] = [r for r in records if r.get("event") == "rcpt_refused"]
     assert refused["rcpt"] == "nobody\x1bc@intake.example"
     [processed] = [r for r in records if r.get("outcome") == "case_created"]
-    assert processed["message_id"] == hostile_id.strip("<>") and processed["logger"] == "intake.daemon"
+    assert processed["message_id"] == hostile_id.strip("<>") and processed["logger"] == "intake.worker"
