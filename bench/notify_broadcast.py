@@ -77,8 +77,10 @@ def _free_port() -> int:
 def _config(root: Path, url: str | None, port: int) -> Path:
     path = root / "config.toml"
     database = f'[database]\nurl = "{url}"\n' if url else ""
+    (root / "secret").write_text("bench-broadcast-secret\n", encoding="utf-8")  # serve needs one on PostgreSQL
     path.write_text(f'[intake]\nsupport_addresses = ["support@intake.example"]\ndata_dir = "{root / "var"}"\n'
-                    f'{database}[smtp]\nhost = "127.0.0.1"\nport = {port}\n', encoding="utf-8")
+                    f'{database}[smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+                    f'[conversations]\nsecret_file = "{root / "secret"}"\n', encoding="utf-8")
     return path
 
 
