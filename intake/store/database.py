@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -168,45 +168,53 @@ class Arrival:
 def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
     """Commit many messages in one transaction (group commit), each as `store_raw` would.
 
-    One look-up of the dedupe keys, one insert per new message, one commit:
-    the cost of durability is shared by all the messages that arrived
-    together. A message twice in `arrivals` is a duplicate of its first copy.
-    The rare groups that need `store_raw`'s care (a copy already stored, a
-    Message-ID reused on different content, another process storing one of
-    them meanwhile) are stored one by one instead.
+    One look-up of the dedupe keys, one multi-row insert, one commit: the cost
+    of durability is shared by all the messages that arrived together, and
+    SQLAlchemy Core keeps the cost per message small (this runs on the SMTP
+    edge's own interpreter). A message twice in `arrivals` is a duplicate of
+    its first copy. The rare groups that need `store_raw`'s care (a copy
+    already stored, a Message-ID reused on different content, another
+    process storing one of them meanwhile) are stored one by one instead.
     """
     def one_by_one() -> list[Stored]:
         return [store_raw(store, a.raw, message_id=a.message_id, sender=a.sender, subject=a.subject,
                           source=a.source, envelope_sender=a.envelope_sender) for a in arrivals]
 
     keys = [dedupe_key(a.raw, a.message_id) for a in arrivals]
-    with store.session() as session:
-        if session.scalars(select(InboundMessage.id).where(InboundMessage.dedupe_key.in_(set(keys)))).first():
-            return one_by_one()
-        firsts: dict[str, InboundMessage] = {}
-        rows: list[tuple[InboundMessage, bool]] = []
-        now = utcnow()
-        for arrival, key in zip(arrivals, keys, strict=True):
-            digest = hashlib.sha256(arrival.raw).hexdigest()
-            first = firsts.get(key)
-            if first is not None:
-                if first.sha256 != digest and arrival.message_id and not _same_message(first.raw, arrival.raw):
-                    return one_by_one()
-                rows.append((first, True))
-                continue
-            row = InboundMessage(dedupe_key=key, message_id=arrival.message_id, sender=arrival.sender,
-                                 subject=arrival.subject[:1000], source=arrival.source[:200],
-                                 envelope_sender=arrival.envelope_sender, raw=arrival.raw, size=len(arrival.raw),
-                                 sha256=digest, received=now)
-            firsts[key] = row
-            session.add(row)
-            rows.append((row, False))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            return one_by_one()
-        return [Stored(row.id, duplicate=duplicate) for row, duplicate in rows]
+    firsts: dict[str, int] = {}  # dedupe key → index of its first copy in `rows`
+    rows: list[dict[str, Any]] = []
+    order: list[tuple[int, bool]] = []  # for each arrival: its row, and whether it is a copy
+    now = utcnow()
+    for arrival, key in zip(arrivals, keys, strict=True):
+        digest = hashlib.sha256(arrival.raw).hexdigest()
+        first = firsts.get(key)
+        if first is not None:
+            earlier = rows[first]
+            if earlier["sha256"] != digest and arrival.message_id and not _same_message(earlier["raw"], arrival.raw):
+                return one_by_one()  # a Message-ID reused on different content, within one group
+            order.append((first, True))
+            continue
+        firsts[key] = len(rows)
+        order.append((len(rows), False))
+        rows.append({"dedupe_key": key, "message_id": arrival.message_id, "sender": arrival.sender,
+                     "subject": arrival.subject[:1000], "source": arrival.source[:200],
+                     "envelope_sender": arrival.envelope_sender, "raw": arrival.raw, "size": len(arrival.raw),
+                     "sha256": digest, "received": now})
+    try:
+        with store.engine.begin() as connection:
+            if connection.execute(select(InboundMessage.id)
+                                  .where(InboundMessage.dedupe_key.in_(list(firsts))).limit(1)).first():
+                raise _StoredBefore
+            ids = list(connection.execute(insert(InboundMessage).returning(InboundMessage.id,
+                                                                           sort_by_parameter_order=True),
+                                          rows).scalars())
+    except (_StoredBefore, IntegrityError):  # a copy stored before, or by another process meanwhile
+        return one_by_one()
+    return [Stored(ids[index], duplicate=copy) for index, copy in order]
+
+
+class _StoredBefore(Exception):
+    """A message of the group was stored before: the group is stored one by one."""
 
 
 def _same_message(earlier: bytes, raw: bytes) -> bool:
