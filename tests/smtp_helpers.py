@@ -323,6 +323,11 @@ def open_session(port: int, *, lmtp: bool = False, rcpts: Iterable[str] = (SUPPO
 @pytest.fixture
 def make_intake(tmp_path: Path, database_url: str) -> Iterator[Callable[..., RunningIntake]]:
     """Make configured intakes (contacts imported; call `.start()`); their daemons are killed after the test."""
+    yield from intakes_on(tmp_path, database_url)
+
+
+def intakes_on(tmp_path: Path, database_url: str) -> Iterator[Callable[..., RunningIntake]]:
+    """The body of `make_intake`, for fixtures on another database (several daemons on one PostgreSQL)."""
     made: list[RunningIntake] = []
 
     def make(**options: Any) -> RunningIntake:

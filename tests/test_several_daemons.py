@@ -28,9 +28,8 @@ from intake.act.worker import process_pass
 from intake.config import load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
-from intake.store.migrate import upgrade
 from intake.store.models import Case, InboundMessage, OutboundMessage
-from smtp_helpers import STARTUP_SECONDS, RunningIntake, case_message, wait_until
+from smtp_helpers import STARTUP_SECONDS, RunningIntake, case_message, intakes_on, wait_until
 
 
 def _without_configured_secret(intake: Intake) -> None:
@@ -179,21 +178,7 @@ def _parent_of(pid: int) -> int:
 @pytest.fixture
 def daemons(tmp_path: Path, postgresql_url: str) -> Iterator[Callable[..., RunningIntake]]:
     """Make `intake serve` instances on one PostgreSQL database (contacts imported); killed after the test."""
-    upgrade(postgresql_url)
-    made: list[RunningIntake] = []
-
-    def make(**options: Any) -> RunningIntake:
-        root = tmp_path / f"daemon-{len(made) + 1}"
-        root.mkdir()
-        instance = RunningIntake(root, postgresql_url, **options)
-        if not made:
-            instance.import_contacts()
-        made.append(instance)
-        return instance
-    yield make
-    for instance in made:
-        instance.close()
-        print(f"--- {instance.log} ---\n{instance.log_text()}")  # shown by pytest when the test failed
+    yield from intakes_on(tmp_path, postgresql_url)
 
 
 def test_processing_runs_in_worker_processes_of_their_own_and_a_dead_one_is_started_again(
