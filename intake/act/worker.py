@@ -42,8 +42,6 @@ __all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "p
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
-
 
 @dataclass(frozen=True)
 class Preview:
@@ -236,11 +234,6 @@ def release_due(store: Store, now: dt.datetime) -> int:
                                    InboundMessage.outcome == Outcome.HELD.value)
                             .values(outcome=None).execution_options(synchronize_session=False))
         return len(due)
-
-
-def _pending_after(store: Store, after: int) -> list[int]:
-    with store.session() as session:
-        return list(session.scalars(_pending_query(after, BATCH)))
 
 
 def _pending_query(after: int, size: int) -> Select[Any]:
