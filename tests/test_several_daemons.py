@@ -14,6 +14,7 @@ import smtplib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, with_setti
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_pass
-from intake.config import load_config
+from intake.config import Config, load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
 from intake.store.models import Case, InboundMessage, OutboundMessage
@@ -66,6 +67,26 @@ def _contacts_intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFi
     return intake
 
 
+@contextmanager
+def _worker_on(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Config, Store]]:
+    """A configuration with the test contacts, and a store over its database, for driving the worker directly."""
+    intake = _contacts_intake(tmp_path, database_url, capsys)
+    store = open_store(database_url)
+    try:
+        yield load_config(intake.config), store
+    finally:
+        store.engine.dispose()
+
+
+def _parent_and_reply(store: Store, **reply_headers: str) -> tuple[int, int]:
+    """A new case and the contact's own follow-up to it, stored in that order."""
+    first = _stored(store, compose(ZACK, "Households", QUESTION, message_id="<first@bayside.example>"))
+    follow_up = _stored(store, compose(ZACK, "Re: Households", "I forgot: it is for 2026.",
+                                       headers={"In-Reply-To": "<first@bayside.example>", **reply_headers},
+                                       message_id="<second@bayside.example>"))
+    return first, follow_up
+
+
 def _stored(store: Store, raw: bytes) -> int:
     return accept(store, raw, "test").id
 
@@ -93,10 +114,7 @@ def _refuse_cases_titled(store: Store, subject: str) -> None:
 
 def test_one_message_failing_in_a_batch_leaves_the_others_processed_and_answered(
         tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    intake = _contacts_intake(tmp_path, database_url, capsys)
-    config = load_config(intake.config)
-    store = open_store(database_url)
-    try:
+    with _worker_on(tmp_path, database_url, capsys) as (config, store):
         _refuse_cases_titled(store, "Broken")
         ids = [_stored(store, compose(ZACK, subject, QUESTION)) for subject in ("First", "Broken", "Third")]
 
@@ -113,21 +131,12 @@ def test_one_message_failing_in_a_batch_leaves_the_others_processed_and_answered
             assert session.scalars(select(Case.subject).order_by(Case.number)).all() == ["First", "Third"]
             answered = session.scalars(select(OutboundMessage.inbound_message_id)).all()
         assert sorted(answered) == [ids[0], ids[2]]  # the failed one queued nothing: its savepoint was undone
-    finally:
-        store.engine.dispose()
 
 
 def test_a_reply_to_a_message_another_worker_holds_waits_for_it_then_joins_its_case(
         tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    intake = _contacts_intake(tmp_path, postgresql_url, capsys)
-    config = load_config(intake.config)
-    store = open_store(postgresql_url)
-    try:
-        first = _stored(store, compose(ZACK, "Households", QUESTION, message_id="<first@bayside.example>"))
-        follow_up = _stored(store, compose(ZACK, "Re: Households", "I forgot: it is for 2026.",
-                                           headers={"In-Reply-To": "<first@bayside.example>",
-                                                    "References": "<first@bayside.example>"},
-                                           message_id="<second@bayside.example>"))
+    with _worker_on(tmp_path, postgresql_url, capsys) as (config, store):
+        first, follow_up = _parent_and_reply(store, References="<first@bayside.example>")
         with store.session() as other_worker, other_worker.begin():
             other_worker.execute(select(InboundMessage.id).where(InboundMessage.id == first).with_for_update())
             meanwhile = process_pass(store, config)
@@ -139,26 +148,16 @@ def test_a_reply_to_a_message_another_worker_holds_waits_for_it_then_joins_its_c
         assert after.processed == 2 and after.waiting == 0
         assert outcomes[first][0] == "case_created"
         assert outcomes[follow_up] == ("comment_added", outcomes[first][1])
-    finally:
-        store.engine.dispose()
 
 
 def test_a_reply_stored_before_its_parent_is_processed_joins_the_case_in_the_same_pass(
         tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    intake = _contacts_intake(tmp_path, database_url, capsys)
-    config = load_config(intake.config)
-    store = open_store(database_url)
-    try:
-        first = _stored(store, compose(ZACK, "Households", QUESTION, message_id="<first@bayside.example>"))
-        follow_up = _stored(store, compose(ZACK, "Re: Households", "I forgot: it is for 2026.",
-                                           headers={"In-Reply-To": "<first@bayside.example>"},
-                                           message_id="<second@bayside.example>"))
+    with _worker_on(tmp_path, database_url, capsys) as (config, store):
+        first, follow_up = _parent_and_reply(store)
         done = process_pass(store, config)
         outcomes = _outcomes(store)
         assert done.processed == 2
         assert outcomes[follow_up] == ("comment_added", outcomes[first][1])
-    finally:
-        store.engine.dispose()
 
 
 # --- worker processes -----------------------------------------------------------
