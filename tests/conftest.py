@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from intake.store.database import Store, open_store
 from intake.store.migrate import upgrade
@@ -279,3 +279,19 @@ def intake(tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
     imported = instance.run("contacts", "import", str(DATA / "contacts.csv"))
     assert imported.code == 0, imported.err
     return instance
+
+
+def refuse_cases_titled(engine: Engine, subject: str) -> None:
+    """A real fault in the database: storing a case with this subject fails, as a broken disk or bug would."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(
+                "CREATE FUNCTION refuse_case() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.subject = '{subject}' THEN RAISE EXCEPTION 'refused by the test''s trigger'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"))
+            connection.execute(text("CREATE TRIGGER refuse_case BEFORE INSERT ON cases "
+                                    "FOR EACH ROW EXECUTE FUNCTION refuse_case()"))
+        else:
+            connection.execute(text(
+                f"CREATE TRIGGER refuse_case BEFORE INSERT ON cases WHEN NEW.subject = '{subject}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test''s trigger'); END"))

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, with_settings
+from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, refuse_cases_titled, with_settings
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_pass
@@ -96,26 +96,10 @@ def _outcomes(store: Store) -> dict[int, tuple[str | None, int | None]]:
         return {row.id: (row.outcome, row.case_number) for row in session.scalars(select(InboundMessage))}
 
 
-def _refuse_cases_titled(store: Store, subject: str) -> None:
-    """A real fault in the database: storing a case with this subject fails, as a broken disk or bug would."""
-    with store.engine.begin() as connection:
-        if store.engine.dialect.name == "postgresql":
-            connection.execute(text(
-                "CREATE FUNCTION refuse_case() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.subject = '{subject}' THEN RAISE EXCEPTION 'refused by the test''s trigger'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql"))
-            connection.execute(text("CREATE TRIGGER refuse_case BEFORE INSERT ON cases "
-                                    "FOR EACH ROW EXECUTE FUNCTION refuse_case()"))
-        else:
-            connection.execute(text(
-                f"CREATE TRIGGER refuse_case BEFORE INSERT ON cases WHEN NEW.subject = '{subject}' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by the test''s trigger'); END"))
-
-
 def test_one_message_failing_in_a_batch_leaves_the_others_processed_and_answered(
         tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     with _worker_on(tmp_path, database_url, capsys) as (config, store):
-        _refuse_cases_titled(store, "Broken")
+        refuse_cases_titled(store.engine, "Broken")
         ids = [_stored(store, compose(ZACK, subject, QUESTION)) for subject in ("First", "Broken", "Third")]
 
         heard: list[Processed] = []
