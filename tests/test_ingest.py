@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, Intake, compose
+from conftest import DATA, Intake, compose, refuse_cases_titled
+from intake.store.database import open_store
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 QUESTION = "Case Type: Ask a Question\nModule: Census\nDescription: Where is the household report?\n"
@@ -112,6 +113,34 @@ def test_a_large_mbox_is_stored_in_groups_and_reported_message_by_message_in_ord
     assert "case_created" in numbered[3] and "duplicate of message 4 (case_created); skipped" in numbered[77]
     assert sum(": case_created #" in line for line in numbered) == 119
     assert len(intake.cases()) == 119 and len(intake.messages()) == 120
+
+
+def test_a_message_failing_in_a_group_is_recorded_and_the_rest_of_the_group_is_processed(
+        tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # A group shares one transaction; the failure must not undo or lose the others, nor the reply
+    # in the same group to a case made just before it.
+    intake = Intake(tmp_path, database_url, capsys)
+    assert intake.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+    store = open_store(database_url)
+    refuse_cases_titled(store.engine, "Broken")
+    store.engine.dispose()
+    box = mailbox.mbox(str(tmp_path / "group.mbox"), create=True)
+    box.add(compose(ZACK, "First", QUESTION, message_id="<first@bayside.example>"))
+    box.add(compose(ZACK, "Broken", QUESTION, message_id="<broken@bayside.example>"))
+    box.add(compose(ZACK, "Re: First", "It is for 2026.", headers={"In-Reply-To": "<first@bayside.example>"},
+                    message_id="<reply@bayside.example>"))
+    box.add(compose(ZACK, "Fourth", QUESTION, message_id="<fourth@bayside.example>"))
+    box.flush()
+    ran = intake.run("ingest", str(tmp_path / "group.mbox"))
+    lines = ran.out.splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'group.mbox'}:1: case_created #1")
+    assert ": failed: internal error, kept for replay:" in lines[1] and "refused by the test's trigger" in lines[1]
+    assert ": comment_added #1" in lines[2] and ": case_created #" in lines[3]
+    assert sorted(c["subject"] for c in intake.cases()) == ["First", "Fourth"]
+    assert sorted(m["outcome"] for m in intake.messages()) == ["case_created", "case_created", "comment_added",
+                                                               "failed"]
+    answers = sorted(m["subject"].partition("] ")[2] for m in intake.outbox())
+    assert answers == ["First", "Fourth"]  # an acknowledgement each; the failed message queued nothing
 
 
 def test_auto_replies_are_ignored_and_never_answered(intake: Intake) -> None:

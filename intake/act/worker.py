@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -37,8 +38,8 @@ from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
 from routing.states import HeldStatus, Outcome
 
-__all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_stored",
-           "replay"]
+__all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_messages",
+           "process_stored", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +94,20 @@ def process_pass(store: Store, config: Config, *, keep_going: Callable[[], bool]
     arrived. On PostgreSQL a batch of messages is claimed in one transaction
     (rows another worker holds are skipped) and each is decided and acted on
     in a savepoint of its own, so one failing message never undoes the
-    others; on SQLite, one writer, each message is a transaction. Stops early
+    others; on SQLite, one writer, each message is a transaction, so the mail
+    edge's commits never wait long behind the worker's. Stops early
     when `keep_going()` turns false (a shutdown whose grace time is over);
     what is left waits for the next pass or the next start. ``clock`` is the
     time the pass decides by (tests move it on). `on_processed` hears of each
     message once its outcome is committed.
     """
     release_due(store, clock())
-    size = config.worker.batch if store.engine.dialect.name == "postgresql" else 1
+    postgres = store.engine.dialect.name == "postgresql"
+    size = config.worker.batch if postgres else 1
     processed, waiting, after = 0, 0, 0
     while keep_going():
-        batch = _process_batch(store, config, after, size, clock, keep_going)
+        batch = _process_batch(store, config, partial(_claim_batch, after=after, size=size), clock, keep_going,
+                               savepoints=postgres)
         if batch.last is None:
             break
         after = batch.last
@@ -114,37 +118,78 @@ def process_pass(store: Store, config: Config, *, keep_going: Callable[[], bool]
     return Pass(processed, waiting)
 
 
+def process_messages(store: Store, config: Config, inbound_ids: Sequence[int],
+                     clock: Callable[[], dt.datetime] = utcnow) -> dict[int, Processed]:
+    """Process these stored messages (a group `intake ingest` has just stored) in as few transactions as may be.
+
+    On PostgreSQL they are claimed together (rows another worker holds are
+    skipped) and each gets a savepoint, as in `process_pass`. On SQLite, whose
+    driver makes no reliable savepoints, they share one transaction without
+    any: should one fail, that transaction is rolled back and the messages are
+    done again one a transaction, so the failure is recorded alone and the
+    others are processed (a failure is a bug, and rare; the redo parses again).
+    Either way a transaction commits after `BATCH_SECONDS`, so a daemon beside
+    never waits long for the database. The result has no entry for a message
+    another worker has or had, nor for a reply left waiting for its parent.
+    """
+    postgres = store.engine.dialect.name == "postgresql"
+    remaining = sorted(inbound_ids)
+    results: dict[int, Processed] = {}
+    while remaining:
+        batch = _process_batch(store, config, partial(_claim_ids, inbound_ids=remaining), clock, lambda: True,
+                               savepoints=postgres)
+        if batch.redo:
+            for inbound_id in batch.redo:
+                alone = _process_batch(store, config, partial(_claim_ids, inbound_ids=[inbound_id]), clock,
+                                       lambda: True, savepoints=postgres)
+                results.update((one.inbound_id, one) for one in alone.done)
+            remaining = [i for i in remaining if i > batch.redo[-1]]
+            continue
+        if batch.last is None:
+            break
+        results.update((one.inbound_id, one) for one in batch.done)
+        remaining = [i for i in remaining if i > batch.last]
+    return results
+
+
 @dataclass
 class _Batch:
     done: list[Processed] = field(default_factory=list)
     waiting: int = 0
     last: int | None = None  # the last message id claimed: the next batch starts after it
+    redo: list[int] = field(default_factory=list)  # rolled back together (SQLite): do again, one at a time
 
 
 BATCH_SECONDS = 0.25  # a batch commits after this long even if messages are left: answers go out promptly
 
 
-def _process_batch(store: Store, config: Config, after: int, size: int, clock: Callable[[], dt.datetime],
-                   keep_going: Callable[[], bool]) -> _Batch:
+def _process_batch(store: Store, config: Config, claim: Callable[[Session], list[int]],
+                   clock: Callable[[], dt.datetime], keep_going: Callable[[], bool], *, savepoints: bool) -> _Batch:
+    """Claim messages, then decide and act on each, in one transaction; with savepoints (PostgreSQL)
+    a failing message is recorded and the others kept, without (SQLite) it undoes the batch."""
     batch = _Batch()
+    taken: list[int] = []
     try:
         with store.session() as session, session.begin():
-            claimed = _claim_batch(session, after, size)
+            claimed = claim(session)
             deadline = time.monotonic() + BATCH_SECONDS
             for inbound_id in claimed:
                 if batch.done and (time.monotonic() > deadline or not keep_going()):
                     break  # the rest stay claimed until the commit, then wait for the next batch
                 batch.last = inbound_id
+                taken.append(inbound_id)
                 started = time.monotonic()
                 try:
-                    one = _process_claimed(session, inbound_id, config, clock(), savepoint=size > 1)
+                    one = _process_claimed(session, inbound_id, config, clock(), savepoint=savepoints)
                 except OperationalError:
                     raise  # the database is busy or away: the whole batch waits for the next pass
                 except Exception as exc:
-                    if size == 1:
+                    if not savepoints:
                         raise  # the transaction is rolled back; the failure is recorded below
                     batch.done.append(_record_failure(session, inbound_id, exc))  # its savepoint is rolled back
+                    _forget(session)
                     continue
+                _forget(session)
                 if one is _WAITING:
                     batch.waiting += 1
                 elif isinstance(one, Processed):
@@ -152,13 +197,27 @@ def _process_batch(store: Store, config: Config, after: int, size: int, clock: C
     except OperationalError as exc:
         # The database is busy or away (a lock held too long, a dropped connection): nothing
         # was written, the messages stay unprocessed and are taken up again on the next pass.
-        log.warning(logfmt(event="left_for_next_pass", after=after, error=exc.orig or exc))
+        log.warning(logfmt(event="left_for_next_pass", after=taken[0] if taken else None, error=exc.orig or exc))
         return _Batch()
-    except Exception as exc:  # one message a transaction (SQLite): a bug; keep the message, record why, go on
-        if batch.last is None:
+    except Exception as exc:  # without savepoints: a bug; keep the message, record why, go on
+        if not taken:
             raise
-        batch.done = [_mark_failed(store, batch.last, exc)]
+        if len(taken) > 1:
+            return _Batch(last=taken[-1], redo=taken)  # which one failed is found by doing them singly
+        batch.done = [_mark_failed(store, taken[0], exc)]
     return batch
+
+
+def _forget(session: Session) -> None:
+    """Write out one message's changes and let go of what it loaded, before the next message of the batch.
+
+    Each flush looks at every object the session holds: kept from message to
+    message, a batch would cost more with each one. Nothing of one message is
+    needed by the next; what it wrote is in the transaction.
+    """
+    session.flush()
+    session.expunge_all()
+    session.info.clear()
 
 
 _WAITING = object()  # a reply whose parent message is still unprocessed: left pending for a later pass
@@ -239,6 +298,15 @@ def release_due(store: Store, now: dt.datetime) -> int:
 def _pending_query(after: int, size: int) -> Select[Any]:
     return (select(InboundMessage.id).where(InboundMessage.outcome.is_(None), InboundMessage.id > after)
             .order_by(InboundMessage.id).limit(size))
+
+
+def _claim_ids(session: Session, inbound_ids: Sequence[int]) -> list[int]:
+    """Those of `inbound_ids` still unprocessed, in order, locked for this transaction on PostgreSQL."""
+    query = (select(InboundMessage.id).where(InboundMessage.id.in_(inbound_ids), InboundMessage.outcome.is_(None))
+             .order_by(InboundMessage.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def _claim_batch(session: Session, after: int, size: int) -> list[int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from intake.act.worker import Preview, Processed, preview, process_message, replay
+from intake.act.worker import Preview, Processed, preview, process_messages, replay
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
@@ -61,7 +61,7 @@ def _read(item: Item) -> tuple[bytes | None, str | None]:
         return None, f"cannot read: {exc.strerror or exc}"
 
 
-GROUP_MESSAGES = 50  # messages stored in one transaction (group commit), then processed one by one
+GROUP_MESSAGES = 50  # messages stored in one transaction (group commit), then processed together
 GROUP_BYTES = 8 * 1024 * 1024  # a group is closed once it holds this much mail
 
 
@@ -81,25 +81,26 @@ def _groups(items: Iterable[Item]) -> Iterator[list[tuple[Item, bytes | None, st
 
 def _ingest_group(group: list[tuple[Item, bytes | None, str | None]], store: Store,
                   config: Config) -> Iterator[tuple[str, bool]]:
-    """Store a group's messages in one commit, let go of their bytes, then process each in order."""
-    stored = iter(accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group
-                                      if raw is not None]))
+    """Store a group's messages in one commit, let go of their bytes, then process them, in order."""
+    stored = accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group if raw is not None])
     # The bytes read are let go now (in place: the caller holds the list too): the worker reads
     # the stored copy, and a large message must not be held twice while it is parsed.
     for index, (item, raw, error) in enumerate(group):
         group[index] = (item, None if raw is None else b"", error)
+    processed = process_messages(store, config, [one.id for one in stored if not one.duplicate])
+    results = iter(stored)
     for item, raw, error in group:
         if raw is None:
             yield f"{item.label}: error: {error}", False
             continue
-        one = next(stored)
+        one = next(results)
         if one.duplicate:
             with store.session() as session:
                 earlier = session.get(InboundMessage, one.id)
                 outcome = earlier.outcome if earlier else None
             yield f"{item.label}: duplicate of message {one.id} ({outcome or 'not processed yet'}); skipped", True
             continue
-        yield f"{item.label}: {_describe(process_message(store, config, one.id))}", True
+        yield f"{item.label}: {_describe(processed.get(one.id))}", True
 
 
 def _describe(processed: Processed | None) -> str:
