@@ -15,9 +15,12 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 from intake.config import Config
@@ -150,25 +153,38 @@ def new_message_id(config: Config, case_number: int | None = None) -> str:
     return f"<{prefix}{uuid.uuid4().hex[:16]}@{config.message_id_domain}>"
 
 
-def render(kind: Reply, values: Mapping[str, Any], headers: MailHeaders, config: Config) -> EmailMessage:
-    """Any kind of outgoing mail: its template pair, rendered, with the headers every message of ours carries."""
+def render(kind: Reply, values: Mapping[str, Any], headers: MailHeaders, config: Config) -> Message:
+    """Any kind of outgoing mail: its template pair, rendered, with the headers every message of ours carries.
+
+    Built with the standard library's MIME classes (`email.mime`), which write
+    headers as given instead of parsing each one as if it came off the wire:
+    a third of the cost of `EmailMessage` for the same bytes. Every value set
+    is ours or cleaned by `header_text`; `_set` refuses a line break anyway.
+    """
     environment = template_environment(config.template_dir)
     values = {"organisation": config.organisation, "support_address": config.support_addresses[0],
               "subject": headers.subject, "automatic": kind.automatic, **values}
-    message = EmailMessage()
+    message = MIMEMultipart("alternative")
     _set_headers(message, headers, config)
     # Quoted-printable keeps every line under SMTP's 1000-octet limit whatever a field holds.
-    message.set_content(environment.get_template(f"{kind.value}.txt").render(values), charset="utf-8",
-                        cte="quoted-printable")
-    message.add_alternative(environment.get_template(f"{kind.value}.html").render(values),
-                            subtype="html", charset="utf-8", cte="quoted-printable")
+    for subtype in ("plain", "html"):
+        template = environment.get_template(f"{kind.value}.{'txt' if subtype == 'plain' else 'html'}")
+        part = MIMEText(template.render(values), subtype, _UTF8_QP)  # type: ignore[arg-type]  # takes a Charset
+        del part["MIME-Version"]  # once, on the message itself
+        message.attach(part)
     return message
+
+
+# UTF-8 bodies in quoted-printable, header words in it too (the standard library's default for UTF-8 is base64).
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+_UTF8_QP.header_encoding = QP
 
 
 # --- answers to a message ------------------------------------------------------------
 
 
-def compose_answer(answer: Answer, config: Config) -> EmailMessage:
+def compose_answer(answer: Answer, config: Config) -> Message:
     """The answer to a decision as a multipart/alternative message (plain text and HTML) with all its headers."""
     decision = answer.decision
     assert decision.reply is not None and decision.reply_to
@@ -304,7 +320,7 @@ class CaseThread:
 
 
 def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], values: Mapping[str, Any],
-                      config: Config) -> EmailMessage:
+                      config: Config) -> Message:
     """Mail about a case (a staff comment, a resolution, an approved contact change), on its thread."""
     recipients = tuple(to)
     headers = MailHeaders(to=recipients, subject=f"{case_tag(case.number)} {case.subject}", case_number=case.number,
@@ -316,7 +332,7 @@ def compose_case_mail(kind: Reply, case: CaseThread, to: Iterable[Recipient], va
 
 
 def compose_notice(kind: Reply, to: Iterable[Recipient], subject: str, values: Mapping[str, Any],
-                   config: Config) -> EmailMessage:
+                   config: Config) -> Message:
     """A notice to staff about no case in particular (a quarantined message)."""
     recipients = tuple(to)
     headers = MailHeaders(to=recipients, subject=subject, auto_submitted=kind.auto_submitted)
@@ -325,31 +341,44 @@ def compose_notice(kind: Reply, to: Iterable[Recipient], subject: str, values: M
 
 # --- headers ------------------------------------------------------------------------
 
-def _set_headers(message: EmailMessage, headers: MailHeaders, config: Config) -> None:
-    message["From"] = _address(config.from_name, config.from_address)
-    message["To"] = [_address(name, address) for name, address in headers.to]
-    message["Subject"] = header_text(headers.subject)
-    message["Date"] = format_datetime(dt.datetime.now(config.timezone))
-    message["Message-ID"] = new_message_id(config, headers.case_number)
+def _set_headers(message: Message, headers: MailHeaders, config: Config) -> None:
+    _set(message, "From", _address(config.from_name, config.from_address))
+    _set(message, "To", ", ".join(_address(name, address) for name, address in headers.to))
+    _set(message, "Subject", _words(header_text(headers.subject)))
+    _set(message, "Date", format_datetime(dt.datetime.now(config.timezone)))
+    _set(message, "Message-ID", new_message_id(config, headers.case_number))
     if headers.case_number is not None and config.conversations.plus_addressing:
-        message["Reply-To"] = _address(config.from_name, plus_address(
-            config.support_addresses[0], config.conversations.secret, headers.case_number))
+        _set(message, "Reply-To", _address(config.from_name, plus_address(
+            config.support_addresses[0], config.conversations.secret, headers.case_number)))
     if headers.in_reply_to:
         original = bare_message_id(headers.in_reply_to)
         references = [f"<{r}>" for r in map(bare_message_id, headers.references) if r and r != original]
-        message["In-Reply-To"] = f"<{original}>"
-        message["References"] = " ".join([*references, f"<{original}>"])
+        _set(message, "In-Reply-To", f"<{original}>")
+        _set(message, "References", " ".join([*references, f"<{original}>"]))
     # RFC 3834: tell other auto-responders (and Exchange) not to answer us, and mark our own loop.
     if headers.auto_submitted:
-        message["Auto-Submitted"] = headers.auto_submitted
-    message["X-Auto-Response-Suppress"] = "All"
-    message["X-Loop"] = config.from_address
+        _set(message, "Auto-Submitted", headers.auto_submitted)
+    _set(message, "X-Auto-Response-Suppress", "All")
+    _set(message, "X-Loop", config.from_address)
 
 
-def _address(name: str, address: str) -> Address:
-    # Built from its parts so that an unusual but deliverable local part does not fail strict parsing.
-    username, _, domain = address.strip().rpartition("@")
-    return Address(display_name=header_text(name), username=username, domain=domain)
+def _set(message: Message, name: str, value: str | Header) -> None:
+    """Add a header; a line break in its value (which no cleaned value has) is refused, never written."""
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"a line break in the {name} header of outgoing mail")
+    message[name] = value  # type: ignore[assignment]  # compat32 takes a Header, as documented
+
+
+def _words(text: str) -> str | Header:
+    """A header's text as written: ASCII as it is, anything else as RFC 2047 encoded words (folded when long)."""
+    return text if text.isascii() else Header(text, _UTF8_QP, header_name="Subject")
+
+
+def _address(name: str, address: str) -> str:
+    """`Name <address>`: the name cleaned, quoted where it must be, and encoded when not ASCII."""
+    name = header_text(name)
+    return formataddr((name, header_text(address)), charset=_UTF8_QP) if name else header_text(address)
 
 
 # The start of an RFC 2047 encoded word. The standard library parses a header

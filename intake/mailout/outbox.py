@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ __all__ = ["Prepared", "case_thread", "enqueue", "enqueue_prepared"]
 MAX_REFERENCES = 20
 
 
-def enqueue(session: Session, message: EmailMessage, kind: Reply, recipients: Sequence[str], *,
+def enqueue(session: Session, message: Message, kind: Reply, recipients: Sequence[str], *,
             case: Case | None = None, inbound_id: int | None = None) -> OutboundMessage:
     """Queue a composed message for delivery, in the caller's transaction."""
     in_reply_to = message["In-Reply-To"]
