@@ -139,10 +139,11 @@ def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.date
                 module=draft.module, department=draft.department, billable=draft.billable,
                 follows_case=draft.follows_case, created=now, modified=now)
     session.add(case)
-    session.flush()
+    session.flush()  # the case number, for its attachments and its answer
     for attachment in draft.attachments:
         session.add(attachment_row(attachment, case.number, inbound_id))
-    session.flush()
+    if draft.attachments:
+        session.flush()
     return case
 
 
