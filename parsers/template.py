@@ -69,7 +69,7 @@ def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]], sender_na
     next label; a sign-off or signature block after a blank line (one that
     starts with ``sender_name`` included) is not part of it.
     """
-    known = {label_key(spelling): canonical[0] for spelling, canonical in labels.items() if canonical}
+    known = _keyed(labels)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     preamble: list[str] = []
     found: list[tuple[_LabelLine, int, list[str]]] = []
@@ -82,6 +82,22 @@ def parse_visible_text(text: str, labels: Mapping[str, Sequence[str]], sender_na
         else:
             preamble.append(line)
     return _assemble(preamble, found, sender_name)
+
+
+# The label keys of each spelling mapping seen, by identity: a configuration's forms are made once and never
+# changed, and keying their hundred-odd spellings again for every message cost more than reading its lines.
+_KEYED: dict[int, tuple[Mapping[str, Sequence[str]], dict[str, str]]] = {}
+
+
+def _keyed(labels: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``labels`` keyed by `label_key`, each spelling to its first canonical label."""
+    held = _KEYED.get(id(labels))
+    if held is None or held[0] is not labels:  # the mapping itself is held, so its id is not reused meanwhile
+        if len(_KEYED) >= 8:
+            _KEYED.clear()
+        held = _KEYED[id(labels)] = (labels, {label_key(spelling): canonical[0]
+                                              for spelling, canonical in labels.items() if canonical})
+    return held[1]
 
 
 def _assemble(preamble: list[str], found: list[tuple[_LabelLine, int, list[str]]], sender_name: str
