@@ -55,6 +55,24 @@ def test_serve_refuses_postgresql_without_a_shared_secret_and_says_how_to_set_on
         assert "ok    configuration" in check.out
 
 
+def test_commands_that_send_mail_refuse_postgresql_without_a_shared_secret_and_the_others_run(
+        tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # A token written by a command on one host must verify on every daemon, as a daemon's must.
+    intake = _contacts_intake(tmp_path, database_url, capsys)
+    _without_configured_secret(intake)
+    raw = compose(ZACK, "Households", QUESTION)
+    ingested = intake.ingest(raw)
+    comment = intake.run("comment", "1", "--body", "Looking into it.")
+    listed = intake.run("cases", "--json")
+    if make_url(database_url).get_backend_name() == "postgresql":
+        for refused in (ingested, comment):
+            assert refused.code == 2 and "set [conversations] secret_env or secret_file" in refused.err
+        assert intake.run("messages", "--json").json() == []  # nothing was stored by the refused ingest
+    else:
+        assert ingested.code == 0 and "case_created #1" in ingested.out and comment.code == 0
+    assert listed.code == 0  # looking needs no secret
+
+
 # --- the worker: batches, savepoints, replies that wait -----------------------
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"

@@ -19,6 +19,7 @@ from intake.cli import attachment, cases, contacts, db, health, held, ingest, no
 from intake.cli.common import EXIT_OK, EXIT_USAGE, CommandError
 from intake.cli.text import out
 from intake.config import ConfigError, load_config
+from intake.daemon import shared_secret_problem
 from intake.store.contacts_csv import ContactsFileError
 
 
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
+        if getattr(args, "sends_mail", False) and (problem := shared_secret_problem(config)):
+            raise CommandError(problem)
         return int(args.handler(args, config) or EXIT_OK)
     except (ConfigError, CommandError, ContactsFileError) as exc:
         out(f"intake: error: {exc}", file=sys.stderr)

@@ -20,10 +20,15 @@ class CommandError(Exception):
     """A problem with what was asked, reported on stderr with exit status 2."""
 
 
-def command(commands: Any, name: str, handler: Callable[..., int | None], help_text: str) -> argparse.ArgumentParser:
-    """Add the subcommand `name` to `commands`; `handler(args, config)` runs it."""
+def command(commands: Any, name: str, handler: Callable[..., int | None], help_text: str, *,
+            sends_mail: bool = False) -> argparse.ArgumentParser:
+    """Add the subcommand `name` to `commands`; `handler(args, config)` runs it.
+
+    ``sends_mail``: it may queue mail that carries thread tokens, so on a shared
+    database it needs the shared secret, as `intake serve` does.
+    """
     sub = commands.add_parser(name, help=help_text, description=help_text)
-    sub.set_defaults(handler=handler)
+    sub.set_defaults(handler=handler, sends_mail=sends_mail)
     return sub
 
 

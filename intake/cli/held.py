@@ -26,7 +26,8 @@ def add_commands(commands: Any) -> None:
     listed = command(actions, "list", _list, "the held messages (with --all, released ones too)")
     listed.add_argument("--all", action="store_true")
     listed.add_argument("--json", action="store_true")
-    release = command(actions, "release", _release, "process a held message now, whatever the rate")
+    release = command(actions, "release", _release, "process a held message now, whatever the rate",
+                      sends_mail=True)
     release.add_argument("id", type=int, metavar="ID")
     release.add_argument("--by", metavar="EMAIL", help="who released it (default: the first staff address)")
 

@@ -25,12 +25,13 @@ PROGRESS_THRESHOLD = 50
 
 
 def add_commands(commands: Any) -> None:
-    ingest = command(commands, "ingest", _ingest, "process .eml files, Maildir folders and mbox files")
+    ingest = command(commands, "ingest", _ingest, "process .eml files, Maildir folders and mbox files",
+                     sends_mail=True)
     ingest.add_argument("paths", nargs="+", metavar="PATH")
     ingest.add_argument("--dry-run", action="store_true",
                         help="show what would happen to each message without writing anything")
 
-    replayed = command(commands, "replay", _replay, "process failed messages again")
+    replayed = command(commands, "replay", _replay, "process failed messages again", sends_mail=True)
     replayed.add_argument("ids", nargs="+", type=int, metavar="ID",
                           help="a stored message's number, as shown by `intake messages`")
 

@@ -71,7 +71,7 @@ def add_commands(commands: Any) -> None:
     preview.add_argument("id", type=int, metavar="ID")
     preview.add_argument("--to", metavar="EMAIL", help="the contact (default: the first in scope)")
     preview.add_argument("--json", action="store_true")
-    published = command(notify, "publish", _publish, "send a notice's draft steps")
+    published = command(notify, "publish", _publish, "send a notice's draft steps", sends_mail=True)
     published.add_argument("id", type=int, metavar="ID")
     published.add_argument("--json", action="store_true")
     page = command(commands, "status-page", _status_page, "write the static status page (HTML, status.json, Atom)")
@@ -80,6 +80,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _mailing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub.set_defaults(sends_mail=True)
     sub.add_argument("--body", required=True, metavar="TEXT")
     sub.add_argument("--draft", action="store_true", help="store it and send nothing (send with `notify publish`)")
     sub.add_argument("--json", action="store_true")

@@ -32,7 +32,7 @@ def add_commands(commands: Any) -> None:
     shown.add_argument("--json", action="store_true")
     for name, handler, text in (("release", _release, "process it as if its sender had authenticated"),
                                 ("drop", _drop, "keep it, marked dropped; it is never processed")):
-        action = command(actions, name, handler, text)
+        action = command(actions, name, handler, text, sends_mail=True)
         action.add_argument("id", type=int, metavar="ID")
         action.add_argument("--by", metavar="EMAIL", help="who decided (default: the first staff address)")
 

@@ -22,7 +22,8 @@ from parsers.attachments import sniff
 
 
 def add_commands(commands: Any) -> None:
-    comment = command(commands, "comment", _comment, "add a comment to a case (public ones are emailed)")
+    comment = command(commands, "comment", _comment, "add a comment to a case (public ones are emailed)",
+                      sends_mail=True)
     comment.add_argument("number", type=int, metavar="N")
     body = comment.add_mutually_exclusive_group(required=True)
     body.add_argument("--body", metavar="TEXT")
@@ -31,14 +32,14 @@ def add_commands(commands: Any) -> None:
     comment.add_argument("--internal", action="store_true", help="a note for staff only; not emailed")
     comment.add_argument("--author", metavar="EMAIL", help="default: the first staff address, else the From address")
 
-    resolved = command(commands, "resolve", _resolve, "resolve a case and email the resolution")
+    resolved = command(commands, "resolve", _resolve, "resolve a case and email the resolution", sends_mail=True)
     resolved.add_argument("number", type=int, metavar="N")
     resolved.add_argument("--resolution", required=True, metavar="TEXT")
     for name, handler, text in (("close", _close, "close a case"),
                                 ("reopen", _reopen, "reopen a resolved or closed case")):
-        command(commands, name, handler, text).add_argument("number", type=int, metavar="N")
+        command(commands, name, handler, text, sends_mail=True).add_argument("number", type=int, metavar="N")
     approve = command(commands, "approve", _approve,
-                      "apply an approved Modify Support Contacts case to the contact registry")
+                      "apply an approved Modify Support Contacts case to the contact registry", sends_mail=True)
     approve.add_argument("number", type=int, metavar="N")
     approve.add_argument("--by", metavar="EMAIL", help="who approved (default: the first staff address)")
 
