@@ -19,7 +19,7 @@ from conftest import Intake, compose
 from intake.act.worker import process_stored
 from intake.config import load_config
 from intake.mailin.accept import accept
-from intake.store.database import open_store
+from intake.store.database import RAW_SLICE, Store, load_raw, open_store
 from intake.store.models import Attachment, InboundMessage
 from parsers import large_parts, message
 from parsers.large_parts import SPOOL_THRESHOLD, set_aside
@@ -136,3 +136,16 @@ def test_through_the_worker_the_file_and_the_raw_message_are_stored_as_sent(inta
         store.engine.dispose()
     assert _stored_files(database_url) == [("export.zip", EXPORT), ("notes.txt", b"just some notes\n")]
     assert _stored_raw(database_url) == [raw]
+
+
+@pytest.mark.parametrize("size", [100, RAW_SLICE, RAW_SLICE + 1, 3 * RAW_SLICE + 5])
+def test_a_stored_message_is_read_back_whole_whatever_its_size(store: Store, size: int) -> None:
+    raw = b"Subject: export\r\n\r\n" + random.Random(size).randbytes(size - 19)  # PostgreSQL reads it in slices
+    stored = accept(store, raw, "smtp:test")
+    with store.session() as session:
+        assert load_raw(session, stored.id) == raw
+
+
+def test_reading_a_message_that_is_not_stored_says_so(store: Store) -> None:
+    with store.session() as session, pytest.raises(LookupError, match="no stored message 7"):
+        load_raw(session, 7)
