@@ -20,7 +20,7 @@ from intake.act.worker import process_stored
 from intake.config import load_config
 from intake.mailin.accept import accept
 from intake.store.database import RAW_SLICE, Store, load_raw, open_store
-from intake.store.models import Attachment, InboundMessage
+from intake.store.models import Attachment, InboundRaw
 from parsers import large_parts, message
 from parsers.large_parts import SPOOL_THRESHOLD, set_aside
 from parsers.message import parse_message
@@ -49,7 +49,7 @@ def _stored_raw(database_url: str) -> list[bytes]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return list(connection.scalars(select(InboundMessage.raw).order_by(InboundMessage.id)))
+            return list(connection.scalars(select(InboundRaw.raw).order_by(InboundRaw.inbound_message_id)))
     finally:
         engine.dispose()
 

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.store import migrate
-from intake.store.models import InboundMessage, utcnow
+from intake.store.models import InboundMessage, InboundRaw, utcnow
 from intake.store.urls import sqlite_file
 from parsers.message import bare_message_id
 
@@ -99,7 +99,7 @@ def load_raw(session: Session, inbound_id: int) -> bytes:
     driver: Any = connection.connection.dbapi_connection
     if connection.dialect.name == "sqlite":
         try:
-            with driver.blobopen("inbound_messages", "raw", inbound_id, readonly=True) as blob:
+            with driver.blobopen("inbound_raw", "raw", inbound_id, readonly=True) as blob:
                 return bytes(blob.read())
         except sqlite3.OperationalError as exc:
             if str(exc).startswith("no such rowid"):
@@ -113,7 +113,7 @@ RAW_SLICE = 1024 * 1024  # bytes of a stored message fetched at a time from Post
 
 def _slices_read(driver: Any, inbound_id: int) -> bytes:
     with driver.cursor(binary=True) as cursor:  # binary: bytea's text form is hex, twice the size
-        cursor.execute("SELECT substr(raw, 1, %s), length(raw) FROM inbound_messages WHERE id = %s",
+        cursor.execute("SELECT substr(raw, 1, %s), length(raw) FROM inbound_raw WHERE inbound_message_id = %s",
                        (RAW_SLICE, inbound_id))
         found = cursor.fetchone()
         if found is None:
@@ -124,7 +124,7 @@ def _slices_read(driver: Any, inbound_id: int) -> bytes:
         whole = io.BytesIO()
         whole.write(first)
         for start in range(RAW_SLICE + 1, size + 1, RAW_SLICE):
-            cursor.execute("SELECT substr(raw, %s, %s) FROM inbound_messages WHERE id = %s",
+            cursor.execute("SELECT substr(raw, %s, %s) FROM inbound_raw WHERE inbound_message_id = %s",
                            (start, RAW_SLICE, inbound_id))
             whole.write(cursor.fetchone()[0])
     return whole.getvalue()  # the buffer itself, not a copy of it
@@ -164,8 +164,8 @@ def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str |
             if again is not None:
                 return Stored(again.id, duplicate=True)
         row = InboundMessage(dedupe_key=key, message_id=message_id, sender=sender, subject=subject[:1000],
-                             source=source[:200], envelope_sender=envelope_sender, raw=raw, size=len(raw),
-                             sha256=digest, received=utcnow())
+                             source=source[:200], envelope_sender=envelope_sender, size=len(raw),
+                             sha256=digest, received=utcnow(), as_received=InboundRaw(raw=raw))
         session.add(row)
         try:
             session.commit()
@@ -207,6 +207,7 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
     keys = [dedupe_key(a.raw, a.message_id) for a in arrivals]
     firsts: dict[str, int] = {}  # dedupe key → index of its first copy in `rows`
     rows: list[dict[str, Any]] = []
+    raws: list[bytes] = []  # of each row
     order: list[tuple[int, bool]] = []  # for each arrival: its row, and whether it is a copy
     now = utcnow()
     for arrival, key in zip(arrivals, keys, strict=True):
@@ -214,7 +215,7 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
         first = firsts.get(key)
         if first is not None:
             earlier = rows[first]
-            if earlier["sha256"] != digest and arrival.message_id and not _same_message(earlier["raw"], arrival.raw):
+            if earlier["sha256"] != digest and arrival.message_id and not _same_message(raws[first], arrival.raw):
                 return one_by_one()  # a Message-ID reused on different content, within one group
             order.append((first, True))
             continue
@@ -222,8 +223,9 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
         order.append((len(rows), False))
         rows.append({"dedupe_key": key, "message_id": arrival.message_id, "sender": arrival.sender,
                      "subject": arrival.subject[:1000], "source": arrival.source[:200],
-                     "envelope_sender": arrival.envelope_sender, "raw": arrival.raw, "size": len(arrival.raw),
+                     "envelope_sender": arrival.envelope_sender, "size": len(arrival.raw),
                      "sha256": digest, "received": now})
+        raws.append(arrival.raw)
     try:
         with store.engine.begin() as connection:
             if connection.execute(select(InboundMessage.id)
@@ -232,9 +234,16 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
             ids = list(connection.execute(insert(InboundMessage).returning(InboundMessage.id,
                                                                            sort_by_parameter_order=True),
                                           rows).scalars())
+            _insert_raw(connection, list(zip(ids, raws, strict=True)))
     except (_StoredBefore, IntegrityError):  # a copy stored before, or by another process meanwhile
         return one_by_one()
     return [Stored(ids[index], duplicate=copy) for index, copy in order]
+
+
+def _insert_raw(connection: Connection, messages: Sequence[tuple[int, bytes]]) -> None:
+    """The raw bytes of just inserted messages, by their ids, in the same transaction."""
+    connection.execute(insert(InboundRaw), [{"inbound_message_id": inbound_id, "raw": raw}
+                                            for inbound_id, raw in messages])
 
 
 class _StoredBefore(Exception):
