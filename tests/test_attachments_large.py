@@ -13,14 +13,14 @@ import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from conftest import Intake, compose
 from intake.act.worker import process_stored
 from intake.config import load_config
-from intake.mailin.accept import accept
-from intake.store.database import RAW_SLICE, Store, load_raw, open_store
-from intake.store.models import Attachment, InboundRaw
+from intake.mailin.accept import accept, accept_many, arrival
+from intake.store.database import BLOB_PIECE, RAW_SLICE, Store, load_raw, open_store
+from intake.store.models import Attachment, InboundMessage, InboundRaw
 from parsers import large_parts, message
 from parsers.large_parts import SPOOL_THRESHOLD, set_aside
 from parsers.message import parse_message
@@ -125,6 +125,14 @@ def test_through_ingest_the_file_and_the_raw_message_are_stored_as_sent(intake: 
     assert _stored_raw(database_url) == [raw]
 
 
+@pytest.mark.parametrize("size", [1, BLOB_PIECE - 1, BLOB_PIECE, BLOB_PIECE + 1])
+def test_a_file_of_any_size_is_stored_as_sent(intake: Intake, database_url: str, size: int) -> None:
+    content = random.Random(size).randbytes(size)  # SQLite writes it in pieces of BLOB_PIECE
+    assert intake.ingest(compose(ZACK, "Household report", QUESTION,
+                                 attachments=(("export.zip", "application/zip", content),))).code == 0
+    assert _stored_files(database_url) == [("export.zip", content)]
+
+
 def test_through_the_worker_the_file_and_the_raw_message_are_stored_as_sent(intake: Intake, database_url: str,
                                                                            tmp_path: Path) -> None:
     raw = _big_message()
@@ -138,12 +146,27 @@ def test_through_the_worker_the_file_and_the_raw_message_are_stored_as_sent(inta
     assert _stored_raw(database_url) == [raw]
 
 
-@pytest.mark.parametrize("size", [100, RAW_SLICE, RAW_SLICE + 1, 3 * RAW_SLICE + 5])
-def test_a_stored_message_is_read_back_whole_whatever_its_size(store: Store, size: int) -> None:
-    raw = b"Subject: export\r\n\r\n" + random.Random(size).randbytes(size - 19)  # PostgreSQL reads it in slices
-    stored = accept(store, raw, "smtp:test")
+@pytest.mark.parametrize("size", sorted({100, RAW_SLICE, RAW_SLICE + 1, BLOB_PIECE, BLOB_PIECE + 1,
+                                         3 * BLOB_PIECE + 5}))
+@pytest.mark.parametrize("way_in", ["one", "group"])
+def test_a_stored_message_is_read_back_whole_whatever_its_size(store: Store, size: int, way_in: str) -> None:
+    # SQLite writes it in pieces of BLOB_PIECE; PostgreSQL reads it in slices of RAW_SLICE.
+    raw = b"Subject: export\r\n\r\n" + random.Random(size).randbytes(size - 19)
+    stored = accept(store, raw, "smtp:test") if way_in == "one" else accept_many(store, [arrival(raw, "file:x")])[0]
     with store.session() as session:
         assert load_raw(session, stored.id) == raw
+        assert session.get(InboundMessage, stored.id).raw == raw  # type: ignore[union-attr]
+
+
+def test_a_message_written_in_pieces_is_gone_with_its_transaction(store: Store) -> None:
+    raw = b"Subject: export\r\n\r\n" + EXPORT
+    with store.session() as session:
+        session.add(InboundMessage(dedupe_key="sha256:x", sender=None, subject="", source="test", size=len(raw),
+                                   sha256="0" * 64, as_received=InboundRaw(raw=raw)))
+        session.flush()
+        session.rollback()
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(InboundRaw)) == 0
 
 
 def test_reading_a_message_that_is_not_stored_says_so(store: Store) -> None:
