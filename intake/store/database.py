@@ -11,16 +11,18 @@ date; a PostgreSQL one behind the code is refused until `intake db upgrade`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import sqlite3
-from collections.abc import Callable, Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapper, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -87,48 +89,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# --- large binary values on SQLite ---------------------------------------------------
+# --- large binary values, never copied whole ----------------------------------------
 #
 # Bound as a parameter, a value is copied twice by SQLite (its copy of the parameter, then the
 # record it builds): inserting a 34 MB message cost 68 MB. So on SQLite a message's bytes and an
 # attachment's content are inserted as a zeroblob of their length and written into it through a
-# blob handle, a piece at a time, in the same transaction. PostgreSQL takes them as parameters.
+# blob handle, a piece at a time, in the same transaction. PostgreSQL gets a message's bytes by
+# COPY (`_insert_raw`) and an attachment's as a parameter (one copy, in libpq's buffer).
 
 BLOB_PIECE = 1024 * 1024  # bytes written at a time
 
 
+@contextlib.contextmanager
+def _driver(connection: Connection, doing: str) -> Iterator[Any]:
+    """The connection's DB-API connection, for what SQLAlchemy cannot say (blob handles, COPY).
+
+    Its errors are raised as SQLAlchemy's, as those of any statement are: the
+    edges answer "try later" for an OperationalError, whoever made it.
+    """
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield connection.connection.dbapi_connection
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(doing, None, exc, dbapi.Error, dialect=connection.dialect) from exc
+
+
 def _write_in_pieces(connection: Connection, table: str, column: str, rowid: int, content: bytes) -> None:
-    driver: Any = connection.connection.dbapi_connection
     whole = memoryview(content)
-    with driver.blobopen(table, column, rowid) as blob:
+    with _driver(connection, f"writing {table}.{column} {rowid}") as driver, \
+            driver.blobopen(table, column, rowid) as blob:
         for start in range(0, len(content), BLOB_PIECE):
             blob.write(whole[start:start + BLOB_PIECE])
 
 
-def _write_later(column: str) -> Callable[[Mapper[Any], Connection, Any], None]:
-    """A `before_insert` hook: on SQLite the row is inserted with a zeroblob where `column`'s value goes."""
-    def before_insert(_mapper: Mapper[Any], connection: Connection, target: Any) -> None:
-        if connection.dialect.name == "sqlite":
-            content = getattr(target, column)
-            inspect(target).info[column] = content
-            setattr(target, column, func.zeroblob(len(content)))
-    return before_insert
+@event.listens_for(Attachment, "before_insert")
+def _insert_content_later(_mapper: Mapper[Any], connection: Connection, attachment: Attachment) -> None:
+    """On SQLite a file's row is inserted with a zeroblob for its content, wherever the ORM stores a file."""
+    if connection.dialect.name == "sqlite":
+        inspect(attachment).info["content"] = attachment.content
+        attachment.content = func.zeroblob(len(attachment.content))  # type: ignore[assignment]
 
 
-def _write_now(column: str) -> Callable[[Mapper[Any], Connection, Any], None]:
-    """The `after_insert` hook: the value set aside by `_write_later` written into its zeroblob."""
-    def after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
-        content = inspect(target).info.pop(column, None)
-        if content is not None:
-            rowid = mapper.primary_key_from_instance(target)[0]
-            _write_in_pieces(connection, mapper.local_table.name, column, rowid, content)  # type: ignore[attr-defined]
-            set_committed_value(target, column, content)  # as stored: nothing to load again
-    return after_insert
-
-
-for _model, _column in ((InboundRaw, "raw"), (Attachment, "content")):
-    event.listen(_model, "before_insert", _write_later(_column))
-    event.listen(_model, "after_insert", _write_now(_column))
+@event.listens_for(Attachment, "after_insert")
+def _write_content(_mapper: Mapper[Any], connection: Connection, attachment: Attachment) -> None:
+    content = inspect(attachment).info.pop("content", None)
+    if content is not None:
+        _write_in_pieces(connection, "attachments", "content", attachment.id, content)
+        set_committed_value(attachment, "content", content)  # as stored: nothing to load again
 
 
 def load_raw(session: Session, inbound_id: int) -> bytes:
@@ -141,8 +148,9 @@ def load_raw(session: Session, inbound_id: int) -> bytes:
     time; a message smaller than one slice takes one query, as before.
     """
     connection = session.connection()
-    driver: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "sqlite":
+    with _driver(connection, f"reading message {inbound_id}") as driver:
+        if connection.dialect.name != "sqlite":
+            return _slices_read(driver, inbound_id)
         try:
             with driver.blobopen("inbound_raw", "raw", inbound_id, readonly=True) as blob:
                 return bytes(blob.read())
@@ -150,7 +158,6 @@ def load_raw(session: Session, inbound_id: int) -> bytes:
             if str(exc).startswith("no such rowid"):
                 raise LookupError(f"no stored message {inbound_id}") from exc
             raise
-    return _slices_read(driver, inbound_id)
 
 
 RAW_SLICE = 1024 * 1024  # bytes of a stored message fetched at a time from PostgreSQL
@@ -210,9 +217,11 @@ def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str |
                 return Stored(again.id, duplicate=True)
         row = InboundMessage(dedupe_key=key, message_id=message_id, sender=sender, subject=subject[:1000],
                              source=source[:200], envelope_sender=envelope_sender, size=len(raw),
-                             sha256=digest, received=utcnow(), as_received=InboundRaw(raw=raw))
+                             sha256=digest, received=utcnow())
         session.add(row)
         try:
+            session.flush()
+            _insert_raw(session.connection(), [(row.id, raw)])
             session.commit()
         except IntegrityError:
             # Another process stored the same message between our look-up and insert.
@@ -286,15 +295,26 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
 
 
 def _insert_raw(connection: Connection, messages: Sequence[tuple[int, bytes]]) -> None:
-    """The raw bytes of just inserted messages, by their ids, in the same transaction (on SQLite in pieces)."""
-    if connection.dialect.name != "sqlite":
-        connection.execute(insert(InboundRaw), [{"inbound_message_id": inbound_id, "raw": raw}
-                                                for inbound_id, raw in messages])
+    """The raw bytes of just inserted messages, by their ids, in the same transaction, never copied whole."""
+    if connection.dialect.name == "sqlite":
+        connection.execute(insert(InboundRaw).values(raw=func.zeroblob(bindparam("size"))),
+                           [{"inbound_message_id": inbound_id, "size": len(raw)} for inbound_id, raw in messages])
+        for inbound_id, raw in messages:
+            _write_in_pieces(connection, "inbound_raw", "raw", inbound_id, raw)
         return
-    connection.execute(insert(InboundRaw).values(raw=func.zeroblob(bindparam("size"))),
-                       [{"inbound_message_id": inbound_id, "size": len(raw)} for inbound_id, raw in messages])
-    for inbound_id, raw in messages:
-        _write_in_pieces(connection, "inbound_raw", "raw", inbound_id, raw)
+    with _driver(connection, _COPY_RAW) as driver, driver.cursor() as cursor, cursor.copy(_COPY_RAW) as copy:
+        copy.write(_COPY_SIGNATURE)
+        for inbound_id, raw in messages:
+            copy.write(struct.pack("!hiii", 2, 4, inbound_id, len(raw)))  # two fields: an int4, then bytea
+            copy.write(raw)  # psycopg hands it to libpq a little at a time
+        copy.write(struct.pack("!h", -1))
+
+
+# PostgreSQL's binary COPY (its documentation's "Binary Format"), framed here because psycopg's
+# write_row builds each row in memory, and a parameter is copied whole into libpq's buffer, which
+# keeps its size for as long as the connection lives (34 MB held for one 34 MB message).
+_COPY_RAW = "COPY inbound_raw (inbound_message_id, raw) FROM STDIN (FORMAT BINARY)"
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # then flags and header extension: none
 
 
 class _StoredBefore(Exception):
