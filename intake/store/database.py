@@ -143,7 +143,7 @@ def load_raw(session: Session, inbound_id: int) -> bytes:
 
     A driver's plain fetch holds several: SQLite's value and Python's bytes; on
     PostgreSQL libpq's input buffer (grown by doubling), its result and Python's
-    bytes (a 34 MB message cost 130 MB). So SQLite's bytes are read through a
+    bytes (some 100 MB for a 34 MB message). So SQLite's bytes are read through a
     blob handle straight into the bytes returned, and PostgreSQL's a slice at a
     time; a message smaller than one slice takes one query, as before.
     """
@@ -314,7 +314,7 @@ def _insert_raw(connection: Connection, messages: Sequence[tuple[int, bytes]]) -
 # write_row builds each row in memory, and a parameter is copied whole into libpq's buffer, which
 # keeps its size for as long as the connection lives (34 MB held for one 34 MB message).
 _COPY_RAW = "COPY inbound_raw (inbound_message_id, raw) FROM STDIN (FORMAT BINARY)"
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # then flags and header extension: none
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # no flags, no header extension
 
 
 class _StoredBefore(Exception):

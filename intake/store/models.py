@@ -225,7 +225,8 @@ class InboundMessage(Base):
     envelope_sender: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[str] = mapped_column(String(200))
-    # Read from `InboundRaw` as if it were a column; written as one: `InboundMessage(as_received=InboundRaw(raw=...))`.
+    # Read from `InboundRaw` as if it were a column; written there by `intake.store.database.store_raw`
+    # (or as `InboundMessage(as_received=InboundRaw(raw=...))`).
     raw: Mapped[bytes] = column_property(select(InboundRaw.raw).where(InboundRaw.inbound_message_id == id)
                                          .correlate_except(InboundRaw).scalar_subquery())
     size: Mapped[int] = mapped_column(Integer)
