@@ -13,14 +13,14 @@ import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
 from conftest import Intake, compose
 from intake.act.worker import process_stored
 from intake.config import load_config
-from intake.mailin.accept import accept, accept_many, arrival
-from intake.store.database import BLOB_PIECE, RAW_SLICE, Store, load_raw, open_store
-from intake.store.models import Attachment, InboundMessage, InboundRaw
+from intake.mailin.accept import accept
+from intake.store.database import BLOB_PIECE, open_store
+from intake.store.models import Attachment, InboundRaw
 from parsers import large_parts, message
 from parsers.large_parts import SPOOL_THRESHOLD, set_aside
 from parsers.message import parse_message
@@ -144,31 +144,3 @@ def test_through_the_worker_the_file_and_the_raw_message_are_stored_as_sent(inta
         store.engine.dispose()
     assert _stored_files(database_url) == [("export.zip", EXPORT), ("notes.txt", b"just some notes\n")]
     assert _stored_raw(database_url) == [raw]
-
-
-@pytest.mark.parametrize("size", sorted({100, RAW_SLICE, RAW_SLICE + 1, BLOB_PIECE, BLOB_PIECE + 1,
-                                         3 * BLOB_PIECE + 5}))
-@pytest.mark.parametrize("way_in", ["one", "group"])
-def test_a_stored_message_is_read_back_whole_whatever_its_size(store: Store, size: int, way_in: str) -> None:
-    # SQLite writes it in pieces of BLOB_PIECE; PostgreSQL reads it in slices of RAW_SLICE.
-    raw = b"Subject: export\r\n\r\n" + random.Random(size).randbytes(size - 19)
-    stored = accept(store, raw, "smtp:test") if way_in == "one" else accept_many(store, [arrival(raw, "file:x")])[0]
-    with store.session() as session:
-        assert load_raw(session, stored.id) == raw
-        assert session.get(InboundMessage, stored.id).raw == raw  # type: ignore[union-attr]
-
-
-def test_a_message_written_in_pieces_is_gone_with_its_transaction(store: Store) -> None:
-    raw = b"Subject: export\r\n\r\n" + EXPORT
-    with store.session() as session:
-        session.add(InboundMessage(dedupe_key="sha256:x", sender=None, subject="", source="test", size=len(raw),
-                                   sha256="0" * 64, as_received=InboundRaw(raw=raw)))
-        session.flush()
-        session.rollback()
-    with store.session() as session:
-        assert session.scalar(select(func.count()).select_from(InboundRaw)) == 0
-
-
-def test_reading_a_message_that_is_not_stored_says_so(store: Store) -> None:
-    with store.session() as session, pytest.raises(LookupError, match="no stored message 7"):
-        load_raw(session, 7)
