@@ -34,7 +34,7 @@ from harness import (
 from report import Row, mb, rate
 from sqlalchemy import func, select, text
 
-from intake.store.models import Case, Comment, Contact, InboundMessage, OutboundMessage, account_contacts
+from intake.store.models import Case, Comment, Contact, InboundMessage, InboundRaw, OutboundMessage, account_contacts
 
 BENCH = Path(__file__).resolve().parent
 ATTACHMENT_BYTES = 25 * 1024 * 1024
@@ -398,6 +398,8 @@ def fill(instance: Instance, corpus: Corpus, count: int) -> None:
                 conn.execute(Case.__table__.insert(), [_case_row(n, people[n % len(people)], now) for n in new])
             conn.execute(InboundMessage.__table__.insert(),
                          [_inbound_row(n, cases, corpus, people[n % len(people)], now) for n in numbers])
+            conn.execute(InboundRaw.__table__.insert(), [{"inbound_message_id": n + 1, "raw": _raw(n, corpus)}
+                                                         for n in numbers])
             if new:
                 conn.execute(OutboundMessage.__table__.insert(), [_outbound_row(n, people[n % len(people)], now)
                                                                   for n in new])
@@ -434,14 +436,18 @@ def _case_row(n: int, person: Sequence[object], now: dt.datetime) -> dict[str, o
 
 
 def _inbound_row(n: int, cases: int, corpus: Corpus, person: Sequence[object], now: dt.datetime) -> dict[str, object]:
-    raw = corpus.messages[n % len(corpus.messages)].raw
+    raw = _raw(n, corpus)
     message_id = f"fill-{n}@bench.example"
     when = now - dt.timedelta(minutes=n)
     return {"id": n + 1, "dedupe_key": f"mid:{message_id}", "message_id": f"<{message_id}>", "sender": person[1],
             "envelope_sender": person[1], "subject": f"Grades will not post ({n})", "source": "smtp:127.0.0.1",
-            "raw": raw, "size": len(raw), "sha256": "0" * 64, "received": when, "processed": when,
+            "size": len(raw), "sha256": "0" * 64, "received": when, "processed": when,
             "outcome": "case_created" if n < cases else "comment_added", "reasons": ["filled by bench/run.py"],
             "case_number": (n if n < cases else n % cases) + 1}
+
+
+def _raw(n: int, corpus: Corpus) -> bytes:
+    return corpus.messages[n % len(corpus.messages)].raw
 
 
 def _outbound_row(n: int, person: Sequence[object], now: dt.datetime) -> dict[str, object]:

@@ -19,8 +19,8 @@ from conftest import Intake, compose
 from intake.act.worker import process_stored
 from intake.config import load_config
 from intake.mailin.accept import accept
-from intake.store.database import open_store
-from intake.store.models import Attachment, InboundMessage
+from intake.store.database import BLOB_PIECE, open_store
+from intake.store.models import Attachment, InboundRaw
 from parsers import large_parts, message
 from parsers.large_parts import SPOOL_THRESHOLD, set_aside
 from parsers.message import parse_message
@@ -49,7 +49,7 @@ def _stored_raw(database_url: str) -> list[bytes]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return list(connection.scalars(select(InboundMessage.raw).order_by(InboundMessage.id)))
+            return list(connection.scalars(select(InboundRaw.raw).order_by(InboundRaw.inbound_message_id)))
     finally:
         engine.dispose()
 
@@ -123,6 +123,14 @@ def test_through_ingest_the_file_and_the_raw_message_are_stored_as_sent(intake: 
     assert intake.ingest(raw).code == 0
     assert _stored_files(database_url) == [("export.zip", EXPORT), ("notes.txt", b"just some notes\n")]
     assert _stored_raw(database_url) == [raw]
+
+
+@pytest.mark.parametrize("size", [1, BLOB_PIECE - 1, BLOB_PIECE, BLOB_PIECE + 1])
+def test_a_file_of_any_size_is_stored_as_sent(intake: Intake, database_url: str, size: int) -> None:
+    content = random.Random(size).randbytes(size)  # SQLite writes it in pieces of BLOB_PIECE
+    assert intake.ingest(compose(ZACK, "Household report", QUESTION,
+                                 attachments=(("export.zip", "application/zip", content),))).code == 0
+    assert _stored_files(database_url) == [("export.zip", content)]
 
 
 def test_through_the_worker_the_file_and_the_raw_message_are_stored_as_sent(intake: Intake, database_url: str,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from intake.store.database import Store
 from intake.store.lookups import views_over
-from intake.store.models import Account, Case, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Account, Case, Contact, InboundMessage, InboundRaw, OutboundMessage
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -50,8 +50,8 @@ def _a_case_with_its_thread(store: Store) -> None:
         session.add(case)
         session.flush()
         session.add(InboundMessage(dedupe_key="mid:first@bayside.example", message_id="first@bayside.example",
-                                   sender=zack.email, source="test", raw=b"", size=0, sha256="", received=NOW,
-                                   case_number=case.number))
+                                   sender=zack.email, source="test", as_received=InboundRaw(raw=b""), size=0,
+                                   sha256="", received=NOW, case_number=case.number))
         session.add(OutboundMessage(message_id="ack@intake.example", kind="acknowledgement", recipients=[zack.email],
                                     subject="[Case #1]", raw=b"", status="sent", case_number=case.number))
 

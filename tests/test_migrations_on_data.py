@@ -70,7 +70,10 @@ def test_a_database_with_data_from_the_first_revision_upgrades_keeping_every_row
             keys = [column.name for column in latest.tables[table].primary_key.columns]
             for row in rows:
                 where = [columns[key] == row[key] for key in keys]
-                stored = connection.execute(select(latest.tables[table]).where(*where)).mappings().one()
+                stored = dict(connection.execute(select(latest.tables[table]).where(*where)).mappings().one())
+                if table == "inbound_messages":  # its bytes moved to a table of their own (0011)
+                    raw = latest.tables["inbound_raw"].c
+                    stored["raw"] = connection.scalar(select(raw.raw).where(raw.inbound_message_id == row["id"]))
                 for name, value in row.items():
                     assert stored[name] == value, (table, name, stored[name], value)
     engine.dispose()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from conftest import Intake, compose
 from intake.cli.views import case_detail, case_summary, contact_view, inbound_view, outbox_view
 from intake.store.database import Store
-from intake.store.models import Account, Attachment, Case, Contact, InboundMessage, OutboundMessage
+from intake.store.models import Account, Attachment, Case, Contact, InboundMessage, InboundRaw, OutboundMessage
 
 NOON = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -50,12 +50,12 @@ def store_case(store: Store) -> None:
                                        "Written Permission": "Yes, I give permission to restore this data"})
         inbound = InboundMessage(dedupe_key="mid:first@client.example", message_id="first@client.example",
                                  sender="skinner@springfield.example", subject="Grades vanished", source="smtp",
-                                 raw=FIRST, size=len(FIRST), sha256="0" * 64, received=NOON, processed=minutes(1),
-                                 outcome="created", reasons=["new case"], case=case)
+                                 as_received=InboundRaw(raw=FIRST), size=len(FIRST), sha256="0" * 64, received=NOON,
+                                 processed=minutes(1), outcome="created", reasons=["new case"], case=case)
         follow_up = InboundMessage(dedupe_key="mid:second@client.example", message_id="second@client.example",
                                    sender="skinner@springfield.example", subject="Re: [Case #1042] Grades vanished",
-                                   source="imap", raw=SECOND, size=len(SECOND), sha256="1" * 64, received=minutes(3),
-                                   outcome="appended", reasons=[], case=case)
+                                   source="imap", as_received=InboundRaw(raw=SECOND), size=len(SECOND),
+                                   sha256="1" * 64, received=minutes(3), outcome="appended", reasons=[], case=case)
         session.add_all([case, inbound, follow_up])
         session.flush()
         session.add(Attachment(case=case, inbound_message_id=inbound.id, filename="grades.png",
@@ -147,11 +147,11 @@ def test_messages_whose_headers_cannot_be_read_have_no_addresses(store: Store) -
         case = session.scalars(select(Case)).one()
         session.add_all([
             InboundMessage(dedupe_key="sha256:broken", message_id=None, sender="skinner@springfield.example",
-                           subject="", source="imap", raw=broken, size=len(broken), sha256="4" * 64,
-                           received=minutes(20), outcome="appended", reasons=[], case=case),
+                           subject="", source="imap", as_received=InboundRaw(raw=broken), size=len(broken),
+                           sha256="4" * 64, received=minutes(20), outcome="appended", reasons=[], case=case),
             InboundMessage(dedupe_key="sha256:png", message_id=None, sender=None, subject="", source="file:x.png",
-                           raw=bytes(range(256)), size=256, sha256="5" * 64, received=minutes(21),
-                           outcome="ignored", reasons=[], case=case),
+                           as_received=InboundRaw(raw=bytes(range(256))), size=256, sha256="5" * 64,
+                           received=minutes(21), outcome="ignored", reasons=[], case=case),
             OutboundMessage(message_id="bare@intake.example", in_reply_to=None, kind="comment",
                             recipients=["edna@springfield.example"], subject="x", raw=b"", status="queued",
                             created=minutes(22), case=case),
@@ -170,7 +170,7 @@ def test_inbound_view(store: Store) -> None:
     store_case(store)
     with store.session() as session, session.begin():
         session.add(InboundMessage(dedupe_key="sha256:abc", message_id=None, sender=None, subject="", source="imap",
-                                   raw=b"x", size=1, sha256="3" * 64, received=minutes(10)))
+                                   as_received=InboundRaw(raw=b"x"), size=1, sha256="3" * 64, received=minutes(10)))
     with store.session() as session:
         first, _, queued = [inbound_view(m) for m in
                             session.scalars(select(InboundMessage).order_by(InboundMessage.id))]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from intake.store.models import Attachment, Case, InboundMessage, OutboundMessage
+from intake.store.models import Attachment, Case, InboundMessage, InboundRaw, OutboundMessage
 from routing.states import CaseStatus
 
 __all__ = ["Purge", "purge"]
@@ -51,6 +51,11 @@ def purge(session: Session, after_days: int, now: dt.datetime, *, dry_run: bool 
         counts.append(int(found[0]))
         size += int(found[1])
         if not dry_run and cases:
-            session.execute(update(model).where(*where).values({column: b"", model.purged: now})
+            emptied: dict[object, object] = {column: b""}
+            if model is InboundMessage:  # its bytes are in a table of their own
+                session.execute(update(InboundRaw).values(raw=b"").where(
+                    InboundRaw.inbound_message_id.in_(select(InboundMessage.id).where(*where))))
+                emptied = {}
+            session.execute(update(model).where(*where).values({**emptied, model.purged: now})
                             .execution_options(synchronize_session=False))
     return Purge(cases, counts[0], counts[1], counts[2], size, dry_run)

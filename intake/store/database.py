@@ -11,18 +11,23 @@ date; a PostgreSQL one behind the code is refused until `intake db upgrade`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+import io
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Mapper, Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.store import migrate
-from intake.store.models import InboundMessage, utcnow
+from intake.store.models import Attachment, InboundMessage, InboundRaw, utcnow
 from intake.store.urls import sqlite_file
 from parsers.message import bare_message_id
 
@@ -84,26 +89,97 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def load_raw(session: Session, inbound_id: int) -> bytes:
-    """The stored bytes of a message, in the session's transaction.
+# --- large binary values, never copied whole ----------------------------------------
+#
+# Bound as a parameter, a value is copied twice by SQLite (its copy of the parameter, then the
+# record it builds): inserting a 34 MB message cost 68 MB. So on SQLite a message's bytes and an
+# attachment's content are inserted as a zeroblob of their length and written into it through a
+# blob handle, a piece at a time, in the same transaction. PostgreSQL gets a message's bytes by
+# COPY (`_insert_raw`) and an attachment's as a parameter (one copy, in libpq's buffer).
 
-    On PostgreSQL they are fetched in binary: the default text result is hex,
-    twice the size, decoded into a third copy (a 34 MB message cost 100 MB).
+BLOB_PIECE = 1024 * 1024  # bytes written at a time
+
+
+@contextlib.contextmanager
+def _driver(connection: Connection, doing: str) -> Iterator[Any]:
+    """The connection's DB-API connection, for what SQLAlchemy cannot say (blob handles, COPY).
+
+    Its errors are raised as SQLAlchemy's, as those of any statement are: the
+    edges answer "try later" for an OperationalError, whoever made it.
+    """
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield connection.connection.dbapi_connection
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(doing, None, exc, dbapi.Error, dialect=connection.dialect) from exc
+
+
+def _write_in_pieces(connection: Connection, table: str, column: str, rowid: int, content: bytes) -> None:
+    whole = memoryview(content)
+    with _driver(connection, f"writing {table}.{column} {rowid}") as driver, \
+            driver.blobopen(table, column, rowid) as blob:
+        for start in range(0, len(content), BLOB_PIECE):
+            blob.write(whole[start:start + BLOB_PIECE])
+
+
+@event.listens_for(Attachment, "before_insert")
+def _insert_content_later(_mapper: Mapper[Any], connection: Connection, attachment: Attachment) -> None:
+    """On SQLite a file's row is inserted with a zeroblob for its content, wherever the ORM stores a file."""
+    if connection.dialect.name == "sqlite":
+        inspect(attachment).info["content"] = attachment.content
+        attachment.content = func.zeroblob(len(attachment.content))  # type: ignore[assignment]
+
+
+@event.listens_for(Attachment, "after_insert")
+def _write_content(_mapper: Mapper[Any], connection: Connection, attachment: Attachment) -> None:
+    content = inspect(attachment).info.pop("content", None)
+    if content is not None:
+        _write_in_pieces(connection, "attachments", "content", attachment.id, content)
+        set_committed_value(attachment, "content", content)  # as stored: nothing to load again
+
+
+def load_raw(session: Session, inbound_id: int) -> bytes:
+    """The stored bytes of a message, in the session's transaction, with one copy of them in memory.
+
+    A driver's plain fetch holds several: SQLite's value and Python's bytes; on
+    PostgreSQL libpq's input buffer (grown by doubling), its result and Python's
+    bytes (some 100 MB for a 34 MB message). So SQLite's bytes are read through a
+    blob handle straight into the bytes returned, and PostgreSQL's a slice at a
+    time; a message smaller than one slice takes one query, as before.
     """
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return session.scalars(select(InboundMessage.raw).where(InboundMessage.id == inbound_id)).one()
-    driver = connection.connection.dbapi_connection
-    assert driver is not None
-    cursor = driver.cursor(binary=True)  # type: ignore[call-arg]  # psycopg 3's own argument
-    try:
-        cursor.execute("SELECT raw FROM inbound_messages WHERE id = %s", (inbound_id,))
+    with _driver(connection, f"reading message {inbound_id}") as driver:
+        if connection.dialect.name != "sqlite":
+            return _slices_read(driver, inbound_id)
+        try:
+            with driver.blobopen("inbound_raw", "raw", inbound_id, readonly=True) as blob:
+                return bytes(blob.read())
+        except sqlite3.OperationalError as exc:
+            if str(exc).startswith("no such rowid"):
+                raise LookupError(f"no stored message {inbound_id}") from exc
+            raise
+
+
+RAW_SLICE = 1024 * 1024  # bytes of a stored message fetched at a time from PostgreSQL
+
+
+def _slices_read(driver: Any, inbound_id: int) -> bytes:
+    with driver.cursor(binary=True) as cursor:  # binary: bytea's text form is hex, twice the size
+        cursor.execute("SELECT substr(raw, 1, %s), length(raw) FROM inbound_raw WHERE inbound_message_id = %s",
+                       (RAW_SLICE, inbound_id))
         found = cursor.fetchone()
-    finally:
-        cursor.close()
-    if found is None:
-        raise LookupError(f"no stored message {inbound_id}")
-    return found[0] if isinstance(found[0], bytes) else bytes(found[0])
+        if found is None:
+            raise LookupError(f"no stored message {inbound_id}")
+        first, size = found
+        if size <= RAW_SLICE:
+            return bytes(first)
+        whole = io.BytesIO()
+        whole.write(first)
+        for start in range(RAW_SLICE + 1, size + 1, RAW_SLICE):
+            cursor.execute("SELECT substr(raw, %s, %s) FROM inbound_raw WHERE inbound_message_id = %s",
+                           (start, RAW_SLICE, inbound_id))
+            whole.write(cursor.fetchone()[0])
+    return whole.getvalue()  # the buffer itself, not a copy of it
 
 
 def dedupe_key(raw: bytes, message_id: str | None) -> str:
@@ -140,10 +216,12 @@ def store_raw(store: Store, raw: bytes, *, message_id: str | None, sender: str |
             if again is not None:
                 return Stored(again.id, duplicate=True)
         row = InboundMessage(dedupe_key=key, message_id=message_id, sender=sender, subject=subject[:1000],
-                             source=source[:200], envelope_sender=envelope_sender, raw=raw, size=len(raw),
+                             source=source[:200], envelope_sender=envelope_sender, size=len(raw),
                              sha256=digest, received=utcnow())
         session.add(row)
         try:
+            session.flush()
+            _insert_raw(session.connection(), [(row.id, raw)])
             session.commit()
         except IntegrityError:
             # Another process stored the same message between our look-up and insert.
@@ -183,6 +261,7 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
     keys = [dedupe_key(a.raw, a.message_id) for a in arrivals]
     firsts: dict[str, int] = {}  # dedupe key → index of its first copy in `rows`
     rows: list[dict[str, Any]] = []
+    raws: list[bytes] = []  # of each row
     order: list[tuple[int, bool]] = []  # for each arrival: its row, and whether it is a copy
     now = utcnow()
     for arrival, key in zip(arrivals, keys, strict=True):
@@ -190,7 +269,7 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
         first = firsts.get(key)
         if first is not None:
             earlier = rows[first]
-            if earlier["sha256"] != digest and arrival.message_id and not _same_message(earlier["raw"], arrival.raw):
+            if earlier["sha256"] != digest and arrival.message_id and not _same_message(raws[first], arrival.raw):
                 return one_by_one()  # a Message-ID reused on different content, within one group
             order.append((first, True))
             continue
@@ -198,8 +277,9 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
         order.append((len(rows), False))
         rows.append({"dedupe_key": key, "message_id": arrival.message_id, "sender": arrival.sender,
                      "subject": arrival.subject[:1000], "source": arrival.source[:200],
-                     "envelope_sender": arrival.envelope_sender, "raw": arrival.raw, "size": len(arrival.raw),
+                     "envelope_sender": arrival.envelope_sender, "size": len(arrival.raw),
                      "sha256": digest, "received": now})
+        raws.append(arrival.raw)
     try:
         with store.engine.begin() as connection:
             if connection.execute(select(InboundMessage.id)
@@ -208,9 +288,33 @@ def store_raw_many(store: Store, arrivals: Sequence[Arrival]) -> list[Stored]:
             ids = list(connection.execute(insert(InboundMessage).returning(InboundMessage.id,
                                                                            sort_by_parameter_order=True),
                                           rows).scalars())
+            _insert_raw(connection, list(zip(ids, raws, strict=True)))
     except (_StoredBefore, IntegrityError):  # a copy stored before, or by another process meanwhile
         return one_by_one()
     return [Stored(ids[index], duplicate=copy) for index, copy in order]
+
+
+def _insert_raw(connection: Connection, messages: Sequence[tuple[int, bytes]]) -> None:
+    """The raw bytes of just inserted messages, by their ids, in the same transaction, never copied whole."""
+    if connection.dialect.name == "sqlite":
+        connection.execute(insert(InboundRaw).values(raw=func.zeroblob(bindparam("size"))),
+                           [{"inbound_message_id": inbound_id, "size": len(raw)} for inbound_id, raw in messages])
+        for inbound_id, raw in messages:
+            _write_in_pieces(connection, "inbound_raw", "raw", inbound_id, raw)
+        return
+    with _driver(connection, _COPY_RAW) as driver, driver.cursor() as cursor, cursor.copy(_COPY_RAW) as copy:
+        copy.write(_COPY_SIGNATURE)
+        for inbound_id, raw in messages:
+            copy.write(struct.pack("!hiii", 2, 4, inbound_id, len(raw)))  # two fields: an int4, then bytea
+            copy.write(raw)  # psycopg hands it to libpq a little at a time
+        copy.write(struct.pack("!h", -1))
+
+
+# PostgreSQL's binary COPY (its documentation's "Binary Format"), framed here because psycopg's
+# write_row builds each row in memory, and a parameter is copied whole into libpq's buffer, which
+# keeps its size for as long as the connection lives (34 MB held for one 34 MB message).
+_COPY_RAW = "COPY inbound_raw (inbound_message_id, raw) FROM STDIN (FORMAT BINARY)"
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # no flags, no header extension
 
 
 class _StoredBefore(Exception):
