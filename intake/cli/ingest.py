@@ -86,8 +86,8 @@ def _ingest_group(group: list[tuple[Item, bytes | None, str | None]], store: Sto
     stored = accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group if raw is not None])
     # The bytes read are let go now (in place: the caller holds the list too): the worker reads
     # the stored copy, and a large message must not be held twice while it is parsed.
-    for index, (item, raw, error) in enumerate(group):
-        group[index] = (item, None if raw is None else b"", error)
+    # (A comprehension, so that no loop variable keeps the last message's bytes alive meanwhile.)
+    group[:] = [(item, None if raw is None else b"", error) for item, raw, error in group]
     processed = process_messages(store, config, [one.id for one in stored if not one.duplicate])
     results = iter(stored)
     for item, raw, error in group:
