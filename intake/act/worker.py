@@ -1,8 +1,9 @@
 """The worker: a stored raw message → parse → decide → act, in one transaction.
 
 A row of `inbound_messages` with no outcome is work to do. The one worker
-loop (`process_stored`) takes those rows oldest first; `process_message`
-claims one (skipping rows another worker holds, on PostgreSQL), parses it
+loop (`process_pass`) takes those rows oldest first, and `process_messages`
+the ones `intake ingest` has just stored; each claims them (skipping rows
+another worker holds, on PostgreSQL), parses each message
 once (`parsers.submission.parse`), decides (`routing.decide`), and acts on the
 outcome (`intake.act.handlers`) in the same transaction: the case, the
 answer queued in the outbox and the outcome with its reasons are committed
@@ -38,8 +39,8 @@ from routing.decide import Policy, Views, decide
 from routing.outcomes import Answered, Decision, SendStatus
 from routing.states import HeldStatus, Outcome
 
-__all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_message", "process_messages",
-           "process_stored", "replay"]
+__all__ = ["Preview", "Processed", "decide_and_act", "policy_for", "preview", "process_messages", "process_stored",
+           "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -302,37 +303,21 @@ def _pending_query(after: int, size: int) -> Select[Any]:
 
 def _claim_ids(session: Session, inbound_ids: Sequence[int]) -> list[int]:
     """Those of `inbound_ids` still unprocessed, in order, locked for this transaction on PostgreSQL."""
-    query = (select(InboundMessage.id).where(InboundMessage.id.in_(inbound_ids), InboundMessage.outcome.is_(None))
-             .order_by(InboundMessage.id))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return _locked(session, select(InboundMessage.id).where(InboundMessage.id.in_(inbound_ids),
+                                                            InboundMessage.outcome.is_(None))
+                   .order_by(InboundMessage.id))
 
 
 def _claim_batch(session: Session, after: int, size: int) -> list[int]:
     """The next `size` unprocessed messages after `after`, locked for this transaction on PostgreSQL."""
-    query = _pending_query(after, size)
+    return _locked(session, _pending_query(after, size))
+
+
+def _locked(session: Session, query: Select[Any]) -> list[int]:
+    """The message ids `query` selects; on PostgreSQL locked for the transaction, skipping rows another holds."""
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
-
-
-def process_message(store: Store, config: Config, inbound_id: int, now: dt.datetime | None = None) -> Processed | None:
-    """Decide and act on one stored message; None when another worker has it, it is done, or it waits."""
-    now = now or utcnow()
-    try:
-        with store.session() as session, session.begin():
-            if _claim(session, inbound_id) is None:
-                return None
-            one = _process_claimed(session, inbound_id, config, now, savepoint=False)
-            return one if isinstance(one, Processed) else None
-    except OperationalError as exc:
-        # The database is busy or away (a lock held too long, a dropped connection): nothing
-        # was written, the message stays unprocessed and is taken up again on the next pass.
-        log.warning(logfmt(event="left_for_next_pass", inbound=inbound_id, error=exc.orig or exc))
-        return None
-    except Exception as exc:  # a bug: keep the message, record why, go on
-        return _mark_failed(store, inbound_id, exc)
 
 
 def decide_and_act(session: Session, row: InboundMessage, config: Config, now: dt.datetime,
@@ -352,14 +337,6 @@ def decide_and_act(session: Session, row: InboundMessage, config: Config, now: d
     policy = replace(policy_for(config, now), ignore_case_rate=ignore_case_rate)
     decision = decide(submission, views_over(session), policy, verdict)
     return act(decision, Acting(session, row, submission, config, now))
-
-
-def _claim(session: Session, inbound_id: int) -> InboundMessage | None:
-    query = (select(InboundMessage).options(defer(InboundMessage.raw))
-             .where(InboundMessage.id == inbound_id, InboundMessage.outcome.is_(None)))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).first()
 
 
 def _mark_failed(store: Store, inbound_id: int, exc: Exception) -> Processed:
@@ -382,10 +359,11 @@ def _record_failure(session: Session, inbound_id: int, exc: Exception) -> Proces
 def replay(store: Store, config: Config, inbound_ids: Sequence[int]) -> list[Processed]:
     """Process failed messages again (after the cause is fixed)."""
     with store.session() as session, session.begin():
-        for row in session.scalars(select(InboundMessage).where(InboundMessage.id.in_(inbound_ids),
-                                                                InboundMessage.outcome == Outcome.FAILED.value)):
-            row.outcome = None
-    return [p for i in inbound_ids if (p := process_message(store, config, i)) is not None]
+        session.execute(update(InboundMessage).where(InboundMessage.id.in_(inbound_ids),
+                                                     InboundMessage.outcome == Outcome.FAILED.value)
+                        .values(outcome=None).execution_options(synchronize_session=False))
+    done = process_messages(store, config, inbound_ids)
+    return [done[i] for i in dict.fromkeys(inbound_ids) if i in done]
 
 
 # --- the dry run --------------------------------------------------------------------
