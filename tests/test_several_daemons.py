@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
 from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, refuse_cases_titled, with_settings
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
-from intake.act.worker import process_pass
+from intake.act.worker import process_messages, process_pass
 from intake.config import Config, load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
@@ -160,6 +160,38 @@ def test_a_reply_stored_before_its_parent_is_processed_joins_the_case_in_the_sam
         outcomes = _outcomes(store)
         assert done.processed == 2
         assert outcomes[follow_up] == ("comment_added", outcomes[first][1])
+
+
+def test_on_sqlite_a_message_another_process_took_after_the_claim_is_left_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SQLite has no row locks: a group is claimed by reading, and `intake serve` beside `intake ingest` may
+    # process one of its messages before the group's transaction takes the write lock with its first update.
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    with _worker_on(tmp_path, url, capsys) as (config, store):
+        ids = [_stored(store, compose(ZACK, subject, QUESTION, message_id=f"<{n}@bayside.example>"))
+               for n, subject in enumerate(("Households", "Transcripts", "Schedules"))]
+        other = open_store(url)
+        taken_by_the_other: list[Processed] = []
+
+        def the_other_process_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if statement.startswith("UPDATE inbound_messages") and not taken_by_the_other:
+                taken_by_the_other.extend(process_messages(other, config, [ids[1]]).values())
+
+        event.listen(store.engine, "before_cursor_execute", the_other_process_first)
+        try:
+            ours = process_messages(store, config, ids)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", the_other_process_first)
+            other.engine.dispose()
+        outcomes = _outcomes(store)
+        with store.session() as session:
+            cases = session.scalars(select(Case.subject)).all()
+            answered = session.scalars(select(OutboundMessage.inbound_message_id)).all()
+    assert [one.inbound_id for one in taken_by_the_other] == [ids[1]]
+    assert sorted(ours) == [ids[0], ids[2]]  # the second is the other's: not processed here again
+    assert [outcomes[i][0] for i in ids] == ["case_created"] * 3
+    assert sorted(cases) == ["Households", "Schedules", "Transcripts"]  # one case each, none twice
+    assert sorted(answered) == ids  # one acknowledgement each
 
 
 # --- worker processes -----------------------------------------------------------

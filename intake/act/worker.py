@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, defer
 
@@ -173,6 +173,7 @@ def _process_batch(store: Store, config: Config, claim: Callable[[Session], list
     try:
         with store.session() as session, session.begin():
             claimed = claim(session)
+            lock = _WriteLock(held=savepoints)
             deadline = time.monotonic() + BATCH_SECONDS
             for inbound_id in claimed:
                 if batch.done and (time.monotonic() > deadline or not keep_going()):
@@ -181,7 +182,7 @@ def _process_batch(store: Store, config: Config, claim: Callable[[Session], list
                 taken.append(inbound_id)
                 started = time.monotonic()
                 try:
-                    one = _process_claimed(session, inbound_id, config, clock(), savepoint=savepoints)
+                    one = _process_claimed(session, inbound_id, config, clock(), lock, savepoint=savepoints)
                 except OperationalError:
                     raise  # the database is busy or away: the whole batch waits for the next pass
                 except Exception as exc:
@@ -224,7 +225,7 @@ def _forget(session: Session) -> None:
 _WAITING = object()  # a reply whose parent message is still unprocessed: left pending for a later pass
 
 
-def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, *,
+def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, lock: _WriteLock, *,
                      savepoint: bool) -> Processed | object | None:
     row = session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
     if row is None or row.outcome is not None:
@@ -234,26 +235,40 @@ def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.
     if _answers_unprocessed(session, submission, row.id):
         return _WAITING
     if not savepoint:
-        if not _take(session, inbound_id):
+        if not lock.take(session, inbound_id):
             return None
         return decide_and_act(session, row, config, now, submission=submission, raw=raw)
     with session.begin_nested():
         return decide_and_act(session, row, config, now, submission=submission, raw=raw)
 
 
-def _take(session: Session, inbound_id: int) -> bool:
-    """Take the write lock and make sure the message is still unprocessed (SQLite, which has no row locks).
+class _WriteLock:
+    """The write lock of a batch's transaction on SQLite, which has no row locks: taken once, by the first message.
 
-    Parsing happens before, without the lock, so the mail edge never waits
-    behind a long parse; after it, another process (`intake ingest` beside
-    `intake serve`) may have processed the message, and then it is left alone.
+    The claim reads without a lock, and the first message is parsed before
+    the lock is taken, so the mail edge never waits behind that parse. The
+    lock is taken by an update of that message that succeeds only while it is
+    still unprocessed (`intake ingest` beside `intake serve` may have done it
+    meanwhile). From then on nobody else writes until the commit, and each
+    later message is read (`_process_claimed`) after the lock, so one another
+    process did first is seen as done and left alone. On PostgreSQL the
+    claimed rows are locked `FOR UPDATE` already (``held``).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return True  # the row is locked FOR UPDATE already
-    taken = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
-                                                         InboundMessage.outcome.is_(None))
-                            .values(outcome=None).execution_options(synchronize_session=False))
-    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+    def __init__(self, *, held: bool) -> None:
+        self._held = held
+
+    def take(self, session: Session, inbound_id: int) -> bool:
+        if self._held:
+            return True
+        taken = session.execute(_TAKE, {"taken_id": inbound_id})
+        self._held = True  # even when no row matched: the update took the lock
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+# The lock is taken by writing: an update that changes nothing but fails for a message someone processed.
+_TAKE = (update(InboundMessage).where(InboundMessage.id == bindparam("taken_id"), InboundMessage.outcome.is_(None))
+         .values(outcome=None).execution_options(synchronize_session=False))
 
 
 def _answers_unprocessed(session: Session, submission: Submission, inbound_id: int) -> bool:
