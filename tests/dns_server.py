@@ -20,9 +20,10 @@ import dns.rrset
 
 
 class _Records:
-    def __init__(self, txt: dict[str, bytes]) -> None:
+    def __init__(self, txt: dict[str, bytes], hold: threading.Event | None = None) -> None:
         self.txt = {name.rstrip(".").lower() + ".": value for name, value in txt.items()}
         self.asked: list[str] = []
+        self.hold = hold
 
     def answer(self, wire: bytes) -> bytes:
         query = dns.message.from_wire(wire)
@@ -31,6 +32,8 @@ class _Records:
         question = query.question[0]
         name = question.name.to_text().lower()
         self.asked.append(name)
+        if self.hold is not None:  # a slow resolver: the answer waits until the test lets it go
+            self.hold.wait(timeout=30)
         value = self.txt.get(name)
         if value is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
@@ -42,9 +45,12 @@ class _Records:
 
 
 @contextmanager
-def dns_server(txt: dict[str, bytes]) -> Iterator[tuple[str, _Records]]:
-    """Serve ``txt`` (name → TXT value) on 127.0.0.1; yields "127.0.0.1:PORT" and the records (with what was asked)."""
-    records = _Records(txt)
+def dns_server(txt: dict[str, bytes], hold: threading.Event | None = None) -> Iterator[tuple[str, _Records]]:
+    """Serve ``txt`` (name → TXT value) on 127.0.0.1; yields "127.0.0.1:PORT" and the records (with what was asked).
+
+    With ``hold``, every answer waits until it is set (a slow resolver).
+    """
+    records = _Records(txt, hold)
 
     class Udp(socketserver.BaseRequestHandler):
         def handle(self) -> None:

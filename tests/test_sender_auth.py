@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import email
+import sqlite3
 import subprocess
+import threading
 from collections.abc import Callable
 from email import policy
 from pathlib import Path
@@ -21,9 +23,13 @@ import pytest
 
 from conftest import DATA, SUPPORT, CapturingRelay, Intake, compose, with_settings
 from dns_server import dns_server
+from intake.act.worker import process_pass
+from intake.config import load_config
+from intake.mailin.accept import accept
+from intake.store.database import open_store
 from parsers.message import parse_message
 from routing.authenticity import read_authentication_results
-from smtp_helpers import RunningIntake, make_intake, on_the_wire, require_command
+from smtp_helpers import RunningIntake, make_intake, on_the_wire, require_command, wait_until
 
 __all__ = ["make_intake"]  # the fixture, used by the dkim test
 Make = Callable[..., RunningIntake]
@@ -249,6 +255,39 @@ def test_dkim_mode_believes_only_aligned_signatures_that_verify(tmp_path: Path, 
     assert [c.subject for c in stored.cases] == ["Genuine"]
     kinds = sorted((m.kind, tuple(m.recipients)) for m in stored.outbox)
     assert kinds == [("acknowledgement", (ZACK_ADDRESS,))] + [("quarantine_notice", (STAFF,))] * 3
+
+
+def test_while_dns_is_asked_for_a_key_the_database_stays_free_for_the_mail_edge(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # On SQLite, one writer: a worker waiting on a slow resolver must not hold the write lock, or the
+    # SMTP listener could not store (and answer 250 to) anything meanwhile.
+    database = tmp_path / "intake.db"
+    key, record = _rsa_key(tmp_path, "bayside")
+    slow = threading.Event()
+    with dns_server({"s1._domainkey.bayside.example": record}, hold=slow) as (server, asked):
+        intake = Intake(tmp_path, f"sqlite:///{database}", capsys)
+        intake.config.write_text(intake.config.read_text() + f'[security]\nsender_auth = "dkim"\n'
+                                                             f'dns_server = "{server}"\n')
+        assert intake.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+        config = load_config(intake.config)
+        store = open_store(config.database_url)
+        accept(store, _signed(compose(ZACK, "Genuine", QUESTION), key, "bayside.example"), "test")
+        worker = threading.Thread(target=process_pass, args=(store, config))
+        worker.start()
+        try:
+            wait_until(lambda: asked.asked, timeout=20, what="the worker to ask DNS for the key")
+            other = sqlite3.connect(database, timeout=0)  # the mail edge, not willing to wait
+            try:
+                other.execute("BEGIN IMMEDIATE")  # raises "database is locked" while a writer holds it
+                other.execute("ROLLBACK")
+            finally:
+                other.close()
+        finally:
+            slow.set()
+            worker.join(timeout=30)
+            store.engine.dispose()
+    assert not worker.is_alive()
+    assert intake.last_outcome()["outcome"] == "case_created"  # the key came, late, and verified
 
 
 # --- DKIM-signed outgoing mail ----------------------------------------------------------------------------

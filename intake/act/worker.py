@@ -234,12 +234,15 @@ def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.
     submission = parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
     if _answers_unprocessed(session, submission, row.id):
         return _WAITING
+    # Before the lock too: with sender_auth = "dkim" this asks DNS, and a slow resolver must not
+    # keep the mail edge from storing what arrives meanwhile (SQLite, one writer).
+    verdict = authenticate(raw, submission, config.security)
     if not savepoint:
         if not lock.take(session, inbound_id):
             return None
-        return decide_and_act(session, row, config, now, submission=submission, raw=raw)
+        return decide_and_act(session, row, config, now, verdict, submission=submission, raw=raw)
     with session.begin_nested():
-        return decide_and_act(session, row, config, now, submission=submission, raw=raw)
+        return decide_and_act(session, row, config, now, verdict, submission=submission, raw=raw)
 
 
 class _WriteLock:
