@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, refuse_cases_titled, with_settings
 from dovecot import running_dovecot
@@ -192,6 +193,61 @@ def test_on_sqlite_a_message_another_process_took_after_the_claim_is_left_alone(
     assert [outcomes[i][0] for i in ids] == ["case_created"] * 3
     assert sorted(cases) == ["Households", "Schedules", "Transcripts"]  # one case each, none twice
     assert sorted(answered) == ids  # one acknowledgement each
+
+
+def _outage(sender: str) -> bytes:
+    return compose(sender, "[Report an Outage] Campus is down",
+                   "Description: No user can reach Campus since 7:10.\nError Message: 503 Service Unavailable\n")
+
+
+def test_two_workers_reaching_the_early_warning_at_once_draft_one_incident(
+        tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Outage cases from two districts are in; a third and a fourth district report at once, in two
+    # workers' transactions. Each would count three districts and see no draft (the other's is not
+    # committed): the second must wait for the first's commit and find its draft.
+    intake = _contacts_intake(tmp_path, postgresql_url, capsys)
+    extra = tmp_path / "districts.csv"
+    extra.write_text((DATA / "contacts.csv").read_text().splitlines()[0] + "\n"
+                     "Westbrook Unified,pat.lee@westbrook.example,Pat,Lee,IT,,,Authorized,SIS,,yes\n"
+                     "Eastside Unified,max.ray@eastside.example,Max,Ray,IT,,,Authorized,SIS,,yes\n")
+    assert intake.run("contacts", "import", str(extra)).code == 0
+    for sender in (ZACK, "Jessie Spano <jessie.spano@valley.example>"):
+        assert intake.ingest(_outage(sender)).code == 0
+    config, store = load_config(intake.config), open_store(postgresql_url)
+    first = _stored(store, _outage("Pat Lee <pat.lee@westbrook.example>"))
+    second = _stored(store, _outage("Max Ray <max.ray@eastside.example>"))
+    paused, go_on = threading.Event(), threading.Event()
+    first_worker: list[threading.Thread] = []
+
+    def hold_the_first_commit(session: Any) -> None:
+        if threading.current_thread() in first_worker:
+            paused.set()
+            go_on.wait(timeout=30)
+
+    def someone_waits_for_an_advisory_lock() -> bool:
+        with store.engine.connect() as connection:
+            return bool(connection.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar())
+
+    event.listen(Session, "before_commit", hold_the_first_commit)
+    try:
+        first_worker.append(threading.Thread(target=process_messages, args=(store, config, [first])))
+        second_worker = threading.Thread(target=process_messages, args=(store, config, [second]))
+        first_worker[0].start()
+        wait_until(paused.is_set, timeout=30, what="the first worker to reach its commit")
+        second_worker.start()
+        wait_until(lambda: someone_waits_for_an_advisory_lock() or not second_worker.is_alive(), timeout=30,
+                   what="the second worker to wait for the first, or to finish")
+        go_on.set()
+        first_worker[0].join(timeout=30)
+        second_worker.join(timeout=30)
+    finally:
+        go_on.set()
+        event.remove(Session, "before_commit", hold_the_first_commit)
+        store.engine.dispose()
+    assert [m["outcome"] for m in intake.messages()][-2:] == ["case_created", "case_created"]
+    drafted = intake.run("notify", "list", "--json").json()
+    assert len(drafted) == 1 and drafted[0]["origin"] == "early warning", drafted
 
 
 # --- worker processes -----------------------------------------------------------

@@ -19,6 +19,7 @@ from intake.mailout.compose import MailHeaders, render
 from intake.mailout.outbox import enqueue
 from intake.notify.notices import create_notice
 from intake.notify.states import NoticeKind, NoticeStatus
+from intake.store.locks import lock_for_transaction
 from intake.store.models import Case
 from intake.store.notices import Notice
 from routing.schema import CaseType
@@ -46,7 +47,10 @@ def _incident_open_or_drafted(session: Session) -> bool:
 def early_warning(session: Session, case: Case, config: Config, now: dt.datetime) -> int | None:
     """After a new outage case: the id of the incident drafted, or None."""
     settings = config.notifications
-    if case.case_type != CaseType.REPORT_AN_OUTAGE.value or _incident_open_or_drafted(session):
+    if case.case_type != CaseType.REPORT_AN_OUTAGE.value:
+        return None
+    lock_for_transaction(session, "intake.early_warning")  # several workers: one decides at a time
+    if _incident_open_or_drafted(session):
         return None
     since = now - dt.timedelta(minutes=settings.early_warning_minutes)
     recent = session.scalars(select(Case).where(Case.case_type == CaseType.REPORT_AN_OUTAGE.value,

@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("intake.store.locks")
 
@@ -74,3 +75,15 @@ class HeldLock:
         except SQLAlchemyError:
             return False
         return True
+
+
+def lock_for_transaction(session: Session, name: str) -> None:
+    """Wait for, then hold until the commit, PostgreSQL's transaction advisory lock `name` (SQLite: a no-op).
+
+    For a decision that reads, then writes what the next reader must see
+    (one draft incident per early warning): two workers' transactions would
+    each read before the other's write; with the lock taken first, the second
+    reads after the first commits. SQLite has one writer already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
