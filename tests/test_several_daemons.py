@@ -7,6 +7,7 @@ on every other), so `serve` refuses to start there without a configured one.
 from __future__ import annotations
 
 import email
+import mailbox
 import os
 import re
 import signal
@@ -27,6 +28,7 @@ from conftest import DATA, SUPPORT, TEST_SECRET_ENV, Intake, compose, refuse_cas
 from dovecot import running_dovecot
 from intake.act.handlers import Processed
 from intake.act.worker import process_messages, process_pass
+from intake.cli.ingest import GROUP_MESSAGES
 from intake.config import Config, load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
@@ -193,6 +195,43 @@ def test_on_sqlite_a_message_another_process_took_after_the_claim_is_left_alone(
     assert [outcomes[i][0] for i in ids] == ["case_created"] * 3
     assert sorted(cases) == ["Households", "Schedules", "Transcripts"]  # one case each, none twice
     assert sorted(answered) == ids  # one acknowledgement each
+
+
+def test_ingest_on_postgresql_processes_its_groups_in_worker_processes_and_replies_join_their_cases(
+        tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # More groups than processes: two processes take them while the command stores the next. The first
+    # message of each later group replies to the last of the group before, which the other process may
+    # still have: it must wait for it and join its case, never become a case of its own.
+    intake = _contacts_intake(tmp_path, postgresql_url, capsys)
+    settings = with_settings(intake.config.read_text(), "limits",
+                             "cases_per_hour_per_sender = 1000\ncases_per_hour_per_account = 1000")
+    settings = with_settings(settings, "conversations", "auto_replies_per_hour = 1000")
+    intake.config.write_text(with_settings(settings, "worker", "processes = 2"))
+    count = 4 * GROUP_MESSAGES
+    box = mailbox.mbox(str(tmp_path / "many.mbox"), create=True)
+    replies = {n: n - 1 for n in range(GROUP_MESSAGES, count, GROUP_MESSAGES)}  # reply → the message it answers
+    for n in range(count):
+        if n in replies:
+            box.add(compose(ZACK, f"Re: Question {replies[n]}", "I forgot: it is for 2026.",
+                            headers={"In-Reply-To": f"<q{replies[n]}@bayside.example>"},
+                            message_id=f"<q{n}@bayside.example>"))
+        else:
+            box.add(compose(ZACK, f"Question {n}", QUESTION, message_id=f"<q{n}@bayside.example>"))
+    box.flush()
+
+    ran = intake.run("ingest", str(tmp_path / "many.mbox"))
+
+    assert ran.code == 0 and "processing in 2 worker processes" in ran.err
+    lines = ran.out.splitlines()[:count]
+    assert [line.split(": ")[0] for line in lines] == [f"{tmp_path / 'many.mbox'}:{n + 1}" for n in range(count)]
+    numbers = {c["subject"]: c["number"] for c in intake.cases()}
+    assert len(numbers) == count - len(replies)  # one case per question, none for a reply
+    for n, line in enumerate(lines):
+        if n in replies:
+            assert f": comment_added #{numbers[f'Question {replies[n]}']}:" in line, line
+        else:
+            assert f": case_created #{numbers[f'Question {n}']}:" in line, line
+    assert len(intake.outbox()) == count - len(replies)  # an acknowledgement per case, each queued once
 
 
 def _outage(sender: str) -> bytes:

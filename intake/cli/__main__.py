@@ -3,4 +3,5 @@ import sys
 
 from intake.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process (multiprocessing's "spawn") imports it again
+    sys.exit(main())

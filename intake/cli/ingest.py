@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import select
 
-from intake.act.worker import Preview, Processed, preview, process_messages, replay
+from intake.act.pool import GroupProcessing, group_processing
+from intake.act.worker import Preview, Processed, preview, replay
 from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
 from intake.mailin.accept import accept_many, arrival
 from intake.mailin.files import Item, items_from
 from intake.mailout.delivery import deliver_pending
-from intake.store.database import Store, open_store
+from intake.store.database import Store, Stored, open_store
 from intake.store.models import InboundMessage
 from intake.store.urls import sqlite_file
 from routing.outcomes import CreateCase
@@ -42,8 +45,11 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
         return _dry_run(items, config)
     store = open_store(config.database_url)
     unreadable = 0
-    for group in _groups(_with_progress(items)):
-        for line, readable in _ingest_group(group, store, config):
+    with group_processing(store, config, len(items), GROUP_MESSAGES) as processing:
+        if processing.processes > 1:
+            out(f"intake: processing in {processing.processes} worker processes ([worker] processes, PostgreSQL)",
+                file=sys.stderr)
+        for line, readable in _ingested(_groups(_with_progress(items)), store, processing):
             unreadable += not readable
             out(line, flush=True)
     delivered = deliver_pending(store, config)
@@ -64,11 +70,12 @@ def _read(item: Item) -> tuple[bytes | None, str | None]:
 
 GROUP_MESSAGES = 50  # messages stored in one transaction (group commit), then processed together
 GROUP_BYTES = 8 * 1024 * 1024  # a group is closed once it holds this much mail
+Group = list[tuple[Item, bytes | None, str | None]]  # each item, its bytes (None: unreadable), why not
 
 
-def _groups(items: Iterable[Item]) -> Iterator[list[tuple[Item, bytes | None, str | None]]]:
+def _groups(items: Iterable[Item]) -> Iterator[Group]:
     """The items read, in groups of at most GROUP_MESSAGES and about GROUP_BYTES (plus one message)."""
-    group: list[tuple[Item, bytes | None, str | None]] = []
+    group: Group = []
     size = 0
     for item in items:
         group.append((item, *_read(item)))
@@ -80,15 +87,26 @@ def _groups(items: Iterable[Item]) -> Iterator[list[tuple[Item, bytes | None, st
         yield group
 
 
-def _ingest_group(group: list[tuple[Item, bytes | None, str | None]], store: Store,
-                  config: Config) -> Iterator[tuple[str, bool]]:
-    """Store a group's messages in one commit, let go of their bytes, then process them, in order."""
-    stored = accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group if raw is not None])
-    # The bytes read are let go now (in place: the caller holds the list too): the worker reads
-    # the stored copy, and a large message must not be held twice while it is parsed.
-    # (A comprehension, so that no loop variable keeps the last message's bytes alive meanwhile.)
-    group[:] = [(item, None if raw is None else b"", error) for item, raw, error in group]
-    processed = process_messages(store, config, [one.id for one in stored if not one.duplicate])
+def _ingested(groups: Iterable[Group], store: Store, processing: GroupProcessing) -> Iterator[tuple[str, bool]]:
+    """Each group stored in one commit and handed to be processed; its lines, in order, once it is done."""
+    handed_in: deque[tuple[Group, list[Stored], list[int], Future[dict[int, Processed]]]] = deque()
+    for group in groups:
+        stored = accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group if raw is not None])
+        # The bytes read are let go now (in place: the caller holds the list too): the worker reads
+        # the stored copy, and a large message must not be held twice while it is parsed.
+        # (A comprehension, so that no loop variable keeps the last message's bytes alive meanwhile.)
+        group[:] = [(item, None if raw is None else b"", error) for item, raw, error in group]
+        ids = [one.id for one in stored if not one.duplicate]
+        handed_in.append((group, stored, ids, processing.submit(ids)))
+        if len(handed_in) >= processing.in_flight:
+            yield from _group_lines(store, processing, *handed_in.popleft())
+    while handed_in:
+        yield from _group_lines(store, processing, *handed_in.popleft())
+
+
+def _group_lines(store: Store, processing: GroupProcessing, group: Group, stored: list[Stored], ids: list[int],
+                 future: Future[dict[int, Processed]]) -> Iterator[tuple[str, bool]]:
+    processed = processing.finish(ids, future)
     results = iter(stored)
     for item, raw, error in group:
         if raw is None:
