@@ -287,9 +287,12 @@ def _answers_unprocessed(session: Session, submission: Submission, inbound_id: i
     wanted = {*message.references, *([message.in_reply_to] if message.in_reply_to else [])}
     if not wanted:
         return False
-    return session.scalars(select(InboundMessage.id).where(
-        InboundMessage.message_id.in_(sorted(wanted)), InboundMessage.outcome.is_(None),
-        InboundMessage.id < inbound_id).limit(1)).first() is not None
+    return session.scalars(_UNPROCESSED_EARLIER, {"wanted": sorted(wanted), "before": inbound_id}).first() is not None
+
+
+_UNPROCESSED_EARLIER = select(InboundMessage.id).where(
+    InboundMessage.message_id.in_(bindparam("wanted", expanding=True)), InboundMessage.outcome.is_(None),
+    InboundMessage.id < bindparam("before")).limit(1)
 
 
 def release_due(store: Store, now: dt.datetime) -> int:

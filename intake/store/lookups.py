@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
@@ -58,6 +58,41 @@ def to_contact_view(contact: Contact, accounts: tuple[AccountView, ...] | None =
         schema_bootcamp=contact.schema_bootcamp, accounts=accounts)
 
 
+# The look-ups of every message are built once, here, not per call (building one costs more than running it).
+
+# One statement, each join on an index: the contact and its accounts, which are then in the
+# session too, so the case made for one of them finds its account without another query.
+_CONTACT_BY_EMAIL = (select(Contact, Account).outerjoin(account_contacts, account_contacts.c.contact_id == Contact.id)
+                     .outerjoin(Account, Account.id == account_contacts.c.account_id)
+                     .where(Contact.email == bindparam("email")).order_by(Account.name))
+
+# The case of a Message-ID we received (first) or sent, in one statement over both indexes.
+_CASE_OF_MESSAGE_ID = union_all(
+    select(InboundMessage.case_number, literal(0).label("source")).where(
+        InboundMessage.message_id == bindparam("wanted"), InboundMessage.case_number.is_not(None)),
+    select(OutboundMessage.case_number, literal(1).label("source")).where(
+        OutboundMessage.message_id == bindparam("wanted"), OutboundMessage.case_number.is_not(None)),
+).order_by("source").limit(1)
+
+# Outbox rows of these kinds, since then, answering mail that came from an address.
+_ANSWERS_SINCE = (select(func.count()).select_from(OutboundMessage)
+                  .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
+                  .where(InboundMessage.sender == bindparam("address"), OutboundMessage.created >= bindparam("since"),
+                         OutboundMessage.kind.in_(bindparam("kinds", expanding=True))))
+
+# One statement for both: each side of the OR is answered by its own (column, created) index.
+_BY_SENDER = Case.submitted_by_id == bindparam("contact_id")
+_BY_ACCOUNT = Case.account_id == bindparam("account_id")
+_CASES_CREATED_SINCE = (select(Case.created, _BY_SENDER.label("by_sender"), _BY_ACCOUNT.label("by_account"))
+                        .where(or_(and_(_BY_SENDER, Case.created >= bindparam("since")),
+                                   and_(_BY_ACCOUNT, Case.created >= bindparam("since"))))
+                        .order_by(Case.created))
+
+_HELD_FROM = (select(HeldMessage.until).where(HeldMessage.sender == bindparam("address"),
+                                              HeldMessage.status == HeldStatus.HELD.value)
+              .order_by(HeldMessage.until))
+
+
 class DatabaseDirectory:
     """`routing.contacts.Directory` over an open session."""
 
@@ -65,12 +100,7 @@ class DatabaseDirectory:
         self._session = session
 
     def contact_by_email(self, email: str) -> ContactView | None:
-        # One statement, each join on an index: the contact and its accounts, which are then in the
-        # session too, so the case made for one of them finds its account without another query.
-        rows = self._session.execute(
-            select(Contact, Account).outerjoin(account_contacts, account_contacts.c.contact_id == Contact.id)
-            .outerjoin(Account, Account.id == account_contacts.c.account_id)
-            .where(Contact.email == email.lower()).order_by(Account.name)).all()
+        rows = self._session.execute(_CONTACT_BY_EMAIL, {"email": email.lower()}).all()
         if not rows:
             return None
         _keep(self._session, *(entity for row in rows for entity in row if entity is not None))
@@ -103,14 +133,8 @@ class DatabaseThreads:
         return to_case_view(case)
 
     def case_of_message_id(self, message_id: str) -> CaseView | None:
-        """The case of a Message-ID we received (first) or sent, in one statement over both indexes."""
-        wanted = bare_message_id(message_id)
-        received = select(InboundMessage.case_number, literal(0).label("source")).where(
-            InboundMessage.message_id == wanted, InboundMessage.case_number.is_not(None))
-        sent = select(OutboundMessage.case_number, literal(1).label("source")).where(
-            OutboundMessage.message_id == wanted, OutboundMessage.case_number.is_not(None))
-        found = union_all(received, sent)
-        number = self._session.scalars(found.order_by("source").limit(1)).first()
+        """The case of a Message-ID we received (first) or sent."""
+        number = self._session.scalars(_CASE_OF_MESSAGE_ID, {"wanted": bare_message_id(message_id)}).first()
         return self.case(number) if number is not None else None
 
 
@@ -131,11 +155,7 @@ class DatabaseReplyLog:
 
     def _answers_since(self, address: str, since: dt.datetime, kinds: tuple[str, ...]) -> int:
         """Outbox rows of these kinds, since then, answering mail that came from `address`."""
-        sent = self._session.scalar(
-            select(func.count()).select_from(OutboundMessage)
-            .join(InboundMessage, OutboundMessage.inbound_message_id == InboundMessage.id)
-            .where(InboundMessage.sender == address, OutboundMessage.created >= since,
-                   OutboundMessage.kind.in_(kinds)))
+        sent = self._session.scalar(_ANSWERS_SINCE, {"address": address, "since": since, "kinds": list(kinds)})
         return sent or 0
 
 
@@ -147,18 +167,12 @@ class DatabaseCaseLog:
 
     def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
                             ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        by_sender = Case.submitted_by_id == contact_id
-        by_account = Case.account_id == account_id
-        # One statement for both: each side of the OR is answered by its own (column, created) index.
-        rows = self._session.execute(select(Case.created, by_sender.label("by_sender"), by_account.label("by_account"))
-                                     .where(or_(and_(by_sender, Case.created >= since),
-                                                and_(by_account, Case.created >= since)))
-                                     .order_by(Case.created)).all()
+        rows = self._session.execute(_CASES_CREATED_SINCE,
+                                     {"contact_id": contact_id, "account_id": account_id, "since": since}).all()
         return tuple(r.created for r in rows if r.by_sender), tuple(r.created for r in rows if r.by_account)
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
-        return tuple(self._session.scalars(select(HeldMessage.until).where(
-            HeldMessage.sender == address, HeldMessage.status == HeldStatus.HELD.value).order_by(HeldMessage.until)))
+        return tuple(self._session.scalars(_HELD_FROM, {"address": address}))
 
 
 def status_listing(session: Session, contact_id: int, timezone: dt.tzinfo, now: dt.datetime) -> StatusListing:
