@@ -47,17 +47,15 @@ def _incident_open_or_drafted(session: Session) -> bool:
 def early_warning(session: Session, case: Case, config: Config, now: dt.datetime) -> int | None:
     """After a new outage case: the id of the incident drafted, or None."""
     settings = config.notifications
-    if case.case_type != CaseType.REPORT_AN_OUTAGE.value:
+    if case.case_type != CaseType.REPORT_AN_OUTAGE.value or not _warning_due(session, config, now):
+        return None  # the usual answer, found without waiting for anyone
+    # Several workers: the one that drafts decides alone. Another may be drafting the same warning in a
+    # transaction not yet committed; once the lock is ours, it has committed, and the draft is seen.
+    lock_for_transaction(session, "intake.early_warning")
+    recent = _warning_due(session, config, now)
+    if not recent:
         return None
-    lock_for_transaction(session, "intake.early_warning")  # several workers: one decides at a time
-    if _incident_open_or_drafted(session):
-        return None
-    since = now - dt.timedelta(minutes=settings.early_warning_minutes)
-    recent = session.scalars(select(Case).where(Case.case_type == CaseType.REPORT_AN_OUTAGE.value,
-                                                Case.created >= since)).all()
     accounts = accounts_reporting(recent)
-    if len(accounts) < settings.early_warning_accounts:
-        return None
     title = f"Possible outage: reported by {len(accounts)} districts"
     body = ("We are investigating reports that Campus is inaccessible for several districts. "
             "We will post an update here as soon as we know more.")
@@ -65,6 +63,17 @@ def early_warning(session: Session, case: Case, config: Config, now: dt.datetime
                          draft=True, now=now, origin=EARLY_WARNING)
     _mail_staff(session, config, done.notice_id, title, recent, accounts, settings.early_warning_minutes)
     return done.notice_id
+
+
+def _warning_due(session: Session, config: Config, now: dt.datetime) -> Sequence[Case]:
+    """The recent outage cases, when they come from enough districts and no incident is open or drafted."""
+    settings = config.notifications
+    if _incident_open_or_drafted(session):
+        return ()
+    since = now - dt.timedelta(minutes=settings.early_warning_minutes)
+    recent = session.scalars(select(Case).where(Case.case_type == CaseType.REPORT_AN_OUTAGE.value,
+                                                Case.created >= since)).all()
+    return recent if len(accounts_reporting(recent)) >= settings.early_warning_accounts else ()
 
 
 def _mail_staff(session: Session, config: Config, notice_id: int, title: str, cases: Sequence[Case],
