@@ -5,8 +5,10 @@ job runs. PostgreSQL drops the lock with the connection, so when the daemon
 holding it dies (or loses the database) another one takes it over on its next
 try. On SQLite, one machine's database, every lock is held at once.
 
-The locks order work, they do not guard correctness: an IMAP message fetched
-twice in the moment a lock changes hands is still stored once.
+These locks order work, they do not guard correctness: an IMAP message fetched
+twice in the moment a lock changes hands is still stored once. One decision
+does need one writer at a time (an early warning drafts one incident):
+`lock_for_transaction` holds a transaction advisory lock for it.
 """
 from __future__ import annotations
 
