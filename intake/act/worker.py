@@ -12,6 +12,7 @@ together. An unexpected error rolls all of that back and marks the message
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -32,6 +33,7 @@ from intake.mailout.compose import StatusListing, compose_answer
 from intake.store.database import Store, load_raw
 from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
 from intake.store.models import HeldMessage, InboundMessage, utcnow
+from intake.store.turns import WORKER_POLL_SECONDS, turn
 from intake.trust import authenticate
 from parsers.submission import Submission, parse
 from routing.authenticity import Verdict
@@ -171,9 +173,11 @@ def _process_batch(store: Store, config: Config, claim: Callable[[Session], list
     batch = _Batch()
     taken: list[int] = []
     try:
-        with store.session() as session, session.begin():
+        with contextlib.ExitStack() as turns, store.session() as session, session.begin():
             claimed = claim(session)
-            lock = _WriteLock(held=savepoints)
+            # The turn, when taken, is let go after the commit (SQLite: `intake.store.turns`).
+            lock = _WriteLock(held=savepoints,
+                              taking=lambda: turns.enter_context(turn(store.engine, poll=WORKER_POLL_SECONDS)))
             deadline = time.monotonic() + BATCH_SECONDS
             for inbound_id in claimed:
                 if batch.done and (time.monotonic() > deadline or not keep_going()):
@@ -254,16 +258,20 @@ class _WriteLock:
     still unprocessed (`intake ingest` beside `intake serve` may have done it
     meanwhile). From then on nobody else writes until the commit, and each
     later message is read (`_process_claimed`) after the lock, so one another
-    process did first is seen as done and left alone. On PostgreSQL the
-    claimed rows are locked `FOR UPDATE` already (``held``).
+    process did first is seen as done and left alone. Before the update the
+    daemon's writers' turn is taken (``taking``), so the mail edge's commit
+    is told the moment this one ends. On PostgreSQL the claimed rows are
+    locked `FOR UPDATE` already (``held``).
     """
 
-    def __init__(self, *, held: bool) -> None:
+    def __init__(self, *, held: bool, taking: Callable[[], object] = lambda: None) -> None:
         self._held = held
+        self._taking = taking
 
     def take(self, session: Session, inbound_id: int) -> bool:
         if self._held:
             return True
+        self._taking()
         taken = session.execute(_TAKE, {"taken_id": inbound_id})
         self._held = True  # even when no row matched: the update took the lock
         return bool(taken.rowcount)  # type: ignore[attr-defined]

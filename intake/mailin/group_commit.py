@@ -14,6 +14,7 @@ import asyncio
 
 from intake.mailin.accept import Stored, accept_many, arrival
 from intake.store.database import Store
+from intake.store.turns import EDGE_POLL_SECONDS, turn
 
 MAX_GROUP = 64  # messages in one transaction at most: bounds its memory and its time
 
@@ -50,4 +51,6 @@ class GroupCommit:
                     future.set_result(result)
 
     def _commit(self, messages: list[tuple[bytes, str, str | None]]) -> list[Stored]:
-        return accept_many(self.store, [arrival(raw, source, sender) for raw, source, sender in messages])
+        arrivals = [arrival(raw, source, sender) for raw, source, sender in messages]
+        with turn(self.store.engine, poll=EDGE_POLL_SECONDS):  # SQLite: next after the worker's write
+            return accept_many(self.store, arrivals)
