@@ -139,3 +139,13 @@ def test_postgresql_has_row_locks_and_no_turns(postgresql_url: str) -> None:
 def test_the_turn_is_a_file_beside_the_database(sqlite_store: Store) -> None:
     database = Path(str(sqlite_store.engine.url.database))
     assert turns.turn_file(sqlite_store.engine) == database.with_name("intake.db.turn")
+
+
+def test_a_turn_file_that_cannot_be_opened_never_keeps_the_edge_from_storing(sqlite_store: Store) -> None:
+    # A command run by another user, say, who may write the database but not make the turn file.
+    turn_path = turns.turn_file(sqlite_store.engine)
+    assert turn_path is not None
+    turn_path.mkdir()  # os.open of a folder for writing fails, as a file it may not open would
+    stored = _edge_stores(sqlite_store, compose(ZACK, "Schedules", QUESTION, message_id="<dir@bayside.example>"))
+    assert isinstance(stored, Stored) and not stored.duplicate
+    assert _stored_subjects(sqlite_store) == ["Schedules"]

@@ -48,13 +48,25 @@ def turn(engine: Engine, *, poll: float) -> Iterator[None]:
         yield
         return
     # A descriptor of its own each time: a flock belongs to an open file, so two threads of one
-    # process sharing a descriptor would both "hold" it.
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # process sharing a descriptor would both "hold" it. Made with the database's own permissions
+    # (SQLite makes its -wal file so), for a command run by another user of the database's group.
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _mode_of(path.with_suffix("")))
+    except OSError:  # not ours to open: a turn orders writers, it never keeps one from writing
+        yield
+        return
     try:
         _take(descriptor, poll)
         yield
     finally:
         os.close(descriptor)  # lets go of the lock too
+
+
+def _mode_of(database: Path) -> int:
+    try:
+        return database.stat().st_mode & 0o666
+    except OSError:
+        return 0o600
 
 
 def _take(descriptor: int, poll: float) -> bool:
