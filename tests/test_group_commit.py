@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from conftest import compose
 from intake.mailin.accept import accept, accept_many, arrival
 from intake.mailin.group_commit import GroupCommit
+from intake.store import database
 from intake.store.database import Store
 from intake.store.models import InboundMessage
 
@@ -65,3 +67,23 @@ def test_sessions_finishing_data_together_share_one_commit_and_each_hears_of_its
     rows = _rows(store)
     assert ids == [r.id for r in rows] and [r.raw for r in rows] == raws
     assert len({r.received for r in rows}) == 1
+
+
+def test_a_message_another_process_stores_meanwhile_is_a_duplicate_and_the_rest_of_the_group_is_stored(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another process commits one message of the group between the group's look-up and its insert:
+    # here the look-up is made blind and the other process's copy is committed before it, which
+    # is what the look-up sees in that race.
+    raced = compose(ZACK, "Raced", "text", message_id="<raced@x>")
+    calm = compose(ZACK, "Calm", "text", message_id="<calm@x>")
+    other = accept(store, raced, "smtp:other process")
+    monkeypatch.setitem(database._GROUP_SEEN, "sqlite",
+                        "SELECT 1 FROM inbound_messages WHERE 0 AND dedupe_key IN ({marks})")
+    monkeypatch.setitem(database._GROUP_SEEN, "postgresql",
+                        "SELECT 1 FROM inbound_messages WHERE false AND dedupe_key = ANY(%s)")
+    stored = accept_many(store, [arrival(calm, "smtp:a"), arrival(raced, "smtp:b")])
+    rows = {r.subject: r for r in _rows(store)}
+    assert set(rows) == {"Calm", "Raced"}  # one row each: the raced one is the other process's
+    assert stored[1].duplicate and stored[1].id == other.id == rows["Raced"].id
+    assert rows["Raced"].source == "smtp:other process"
+    assert not stored[0].duplicate and stored[0].id == rows["Calm"].id and rows["Calm"].raw == calm
