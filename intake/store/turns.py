@@ -10,11 +10,14 @@ an exclusive `flock` on a file beside the database (`intake.db.turn`), tried
 every `poll` seconds, the edge's more often than the worker's.
 
 A turn only orders the daemon's writers: SQLite's own locking still decides,
-and a writer that takes no turn (a command, the outbox, the schedule) waits
+and a writer that takes no turn (the IMAP poller, the outbox, the schedule,
+the commands; `intake ingest` takes one to process, as the worker does) waits
 for the lock as before. A turn not had within `TURN_WAIT_SECONDS` (its holder
 hangs) is gone without: the write then waits for SQLite's lock, bounded by its
-busy timeout, as it would without turns (so at worst twice that, seconds). The kernel lets go of a turn whose
-process dies. PostgreSQL has row locks and needs none of this.
+busy timeout, as it would without turns (so at worst twice that: seconds). A
+turn file that cannot be opened is gone without too. The kernel lets go of
+the turn of a process that dies. PostgreSQL has row locks and needs none of
+this.
 """
 from __future__ import annotations
 
@@ -43,16 +46,8 @@ def turn_file(engine: Engine) -> Path | None:
 @contextlib.contextmanager
 def turn(engine: Engine, *, poll: float) -> Iterator[None]:
     """Hold the writers' turn for the duration (at once on PostgreSQL or an in-memory database)."""
-    path = turn_file(engine)
-    if path is None:
-        yield
-        return
-    # A descriptor of its own each time: a flock belongs to an open file, so two threads of one
-    # process sharing a descriptor would both "hold" it. Made with the database's own permissions
-    # (SQLite makes its -wal file so), for a command run by another user of the database's group.
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _mode_of(path.with_suffix("")))
-    except OSError:  # not ours to open: a turn orders writers, it never keeps one from writing
+    descriptor = _opened(turn_file(engine))
+    if descriptor is None:
         yield
         return
     try:
@@ -62,11 +57,20 @@ def turn(engine: Engine, *, poll: float) -> Iterator[None]:
         os.close(descriptor)  # lets go of the lock too
 
 
-def _mode_of(database: Path) -> int:
-    try:
-        return database.stat().st_mode & 0o666
+def _opened(path: Path | None) -> int | None:
+    """A descriptor of the turn file of its own: a flock belongs to an open file, so two threads of
+    one process sharing a descriptor would both "hold" it. None when there is no file to open."""
+    if path is None:
+        return None
+    try:  # made with the database's permissions (SQLite makes its -wal file so), for a command
+        # run by another user of the database's group
+        mode = path.with_name(path.name.removesuffix(".turn")).stat().st_mode & 0o666
     except OSError:
-        return 0o600
+        mode = 0o600
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+    except OSError:  # not ours to open: a turn orders writers, it never keeps one from writing
+        return None
 
 
 def _take(descriptor: int, poll: float) -> bool:
