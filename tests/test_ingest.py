@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, Intake, compose, refuse_cases_titled
+from intake.mailin.accept import accept
 from intake.store.database import open_store
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
@@ -92,6 +93,33 @@ def test_the_same_message_twice_makes_one_case(intake: Intake) -> None:
     again = intake.ingest(raw)
     assert "duplicate" in again.out
     assert len(intake.cases()) == 1 and len(intake.outbox()) == 1
+
+
+def test_running_again_processes_what_an_earlier_run_stored_and_did_not_process(
+        intake: Intake, tmp_path: Path, database_url: str) -> None:
+    # An earlier run was stopped after storing "Stored only" and before processing it; "Done" it
+    # finished. The same command again processes the first, skips the second, and does the new one.
+    stored_only = compose(ZACK, "Stored only", QUESTION, message_id="<stored@bayside.example>")
+    done = compose(ZACK, "Done", QUESTION, message_id="<done@bayside.example>")
+    new = compose(ZACK, "New", QUESTION, message_id="<new@bayside.example>")
+    store = open_store(database_url)
+    try:
+        earlier = accept(store, stored_only, "file:earlier run")
+    finally:
+        store.engine.dispose()
+    assert intake.ingest(done).code == 0
+    box = mailbox.mbox(str(tmp_path / "again.mbox"), create=True)
+    for raw in (stored_only, done, new):
+        box.add(raw)
+    box.flush()
+    ran = intake.run("ingest", str(tmp_path / "again.mbox"))
+    lines = ran.out.splitlines()
+    assert ran.code == 0
+    assert f"stored before as message {earlier.id}, processed now: case_created #" in lines[0], lines[0]
+    assert "duplicate of message 2 (case_created); skipped" in lines[1] and ": case_created #" in lines[2]
+    assert sorted(c["subject"] for c in intake.cases()) == ["Done", "New", "Stored only"]
+    assert [m["outcome"] for m in intake.messages()] == ["case_created"] * 3
+    assert len(intake.outbox()) == 3  # one acknowledgement each, none twice
 
 
 def test_a_large_mbox_is_stored_in_groups_and_reported_message_by_message_in_order(

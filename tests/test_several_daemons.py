@@ -234,6 +234,79 @@ def test_ingest_on_postgresql_processes_its_groups_in_worker_processes_and_repli
     assert len(intake.outbox()) == count - len(replies)  # an acknowledgement per case, each queued once
 
 
+def _pool_workers() -> list[int]:
+    """This process's children that are a process pool's workers (not multiprocessing's resource tracker)."""
+    workers = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rpartition(")")[2].split()[1])
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"multiprocessing" in command and b"resource_tracker" not in command:
+            workers.append(int(proc.name))
+    return workers
+
+
+def test_ingest_whose_worker_processes_are_killed_says_so_keeps_what_it_stored_and_the_next_run_finishes(
+        tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The workers are held on a lock mid-group (SHARE: they may read cases, not write one; storing
+    # goes on), so the kill lands part way every time; then they are killed,
+    # as the kernel's OOM killer would. Nothing is lost or done twice: the command says what happened
+    # and how to go on, and the same command again processes what is left.
+    intake = _contacts_intake(tmp_path, postgresql_url, capsys)
+    settings = with_settings(intake.config.read_text(), "limits",
+                             "cases_per_hour_per_sender = 1000\ncases_per_hour_per_account = 1000")
+    intake.config.write_text(with_settings(settings, "worker", "processes = 2"))
+    count = 4 * GROUP_MESSAGES
+    box = mailbox.mbox(str(tmp_path / "killed.mbox"), create=True)
+    for n in range(count):
+        box.add(compose(ZACK, f"Question {n}", QUESTION, message_id=f"<k{n}@bayside.example>"))
+    box.flush()
+    holder = open_store(postgresql_url).engine
+    killed: list[int] = []
+
+    def waiting_on_the_lock() -> int:
+        with holder.connect() as watching:  # a transaction each time: pg_stat_activity is read once in one
+            return int(watching.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                            " AND query LIKE 'INSERT INTO cases%'")) or 0)
+
+    problems: list[str] = []
+
+    def kill_the_workers_once_they_wait() -> None:
+        try:
+            wait_until(lambda: waiting_on_the_lock() >= 2, timeout=120, what="both workers waiting on the lock")
+        except AssertionError as exc:  # killed all the same, so the command ends and the test fails, not hangs
+            problems.append(str(exc))
+        killed.extend(_pool_workers())
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+
+    with holder.connect() as holding:
+        holding.execute(text("LOCK TABLE cases IN SHARE MODE"))
+        killer = threading.Thread(target=kill_the_workers_once_they_wait)
+        killer.start()
+        try:
+            ran = intake.run("ingest", str(tmp_path / "killed.mbox"))
+        finally:
+            killer.join(130)
+            holding.rollback()  # the lock goes; the killed workers' transactions were never committed
+    try:
+        assert not problems and len(killed) == 2 and ran.code == 1, (problems, killed, ran.code, ran.err[-2000:])
+        assert "intake: error: a worker process of this command stopped" in ran.err and "Traceback" not in ran.err
+        stored_first = len(intake.messages())
+        assert 0 < stored_first < count and not intake.cases()  # part way: stored, none processed
+
+        again = intake.run("ingest", str(tmp_path / "killed.mbox"))
+        assert again.code == 0, again.err
+        assert sum("processed now: case_created #" in line for line in again.out.splitlines()) == stored_first
+        assert [m["outcome"] for m in intake.messages()] == ["case_created"] * count
+        assert sorted(c["subject"] for c in intake.cases()) == sorted(f"Question {n}" for n in range(count))
+        assert len(intake.outbox()) == count  # one acknowledgement each, none twice
+    finally:
+        holder.dispose()
+
+
 def _outage(sender: str) -> bytes:
     return compose(sender, "[Report an Outage] Campus is down",
                    "Description: No user can reach Campus since 7:10.\nError Message: 503 Service Unavailable\n")

@@ -14,6 +14,7 @@ from intake.config import Config
 from intake.store.database import open_store
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 1  # the command could not finish (what it did is kept); the same status as some input unreadable
 
 
 class CommandError(Exception):

@@ -6,13 +6,14 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sqlalchemy import select
 
 from intake.act.pool import GroupProcessing, group_processing
 from intake.act.worker import Preview, Processed, preview, replay
-from intake.cli.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
+from intake.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, command
 from intake.cli.text import billable, case_fields, labelled, out
 from intake.config import Config
 from intake.mailin.accept import accept_many, arrival
@@ -44,18 +45,27 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
     if args.dry_run:
         return _dry_run(items, config)
     store = open_store(config.database_url)
-    unreadable = 0
-    with group_processing(store, config, len(items), GROUP_MESSAGES) as processing:
-        if processing.processes > 1:
-            out(f"intake: processing in {processing.processes} worker processes ([worker] processes, PostgreSQL)",
-                file=sys.stderr)
-        for line, readable in _ingested(_groups(_with_progress(items)), store, processing):
-            unreadable += not readable
-            out(line, flush=True)
-    delivered = deliver_pending(store, config)
+    unreadable, stopped = 0, False
+    try:
+        with group_processing(store, config, len(items), GROUP_MESSAGES) as processing:
+            if processing.processes > 1:
+                out(f"intake: processing in {processing.processes} worker processes ([worker] processes, PostgreSQL)",
+                    file=sys.stderr)
+            for line, readable in _ingested(_groups(_with_progress(items)), store, processing):
+                unreadable += not readable
+                out(line, flush=True)
+    except BrokenProcessPool:
+        # Killed (out of memory, say): what it held is rolled back, so nothing is half done.
+        out("intake: error: a worker process of this command stopped before its messages were processed;"
+            " every message stored so far is kept: run the same command again to process them and store the"
+            " rest (intake serve processes them too)", file=sys.stderr)
+        stopped = True
+    delivered = deliver_pending(store, config)  # the answers of what was processed go out either way
     if delivered:
         where = f"the relay {config.relay.host}" if config.relay else f"the Maildir {config.outgoing_maildir}"
         out(f"{delivered} outgoing message(s) delivered to {where}")
+    if stopped:
+        return EXIT_FAILED
     return EXIT_UNREADABLE if unreadable else EXIT_OK
 
 
@@ -96,7 +106,7 @@ def _ingested(groups: Iterable[Group], store: Store, processing: GroupProcessing
         # the stored copy, and a large message must not be held twice while it is parsed.
         # (A comprehension, so that no loop variable keeps the last message's bytes alive meanwhile.)
         group[:] = [(item, None if raw is None else b"", error) for item, raw, error in group]
-        ids = [one.id for one in stored if not one.duplicate]
+        ids = list(dict.fromkeys([one.id for one in stored if not one.duplicate] + _unprocessed_copies(store, stored)))
         handed_in.append((group, stored, ids, processing.submit(ids)))
         if len(handed_in) >= processing.in_flight:
             yield from _group_lines(store, processing, *handed_in.popleft())
@@ -104,15 +114,35 @@ def _ingested(groups: Iterable[Group], store: Store, processing: GroupProcessing
         yield from _group_lines(store, processing, *handed_in.popleft())
 
 
+def _unprocessed_copies(store: Store, stored: list[Stored]) -> list[int]:
+    """The messages of a group stored before and never processed (an earlier run stopped part way): done now.
+
+    One another worker has (`intake serve`, or an earlier group of this run)
+    is skipped by the claim, and one done meanwhile is left alone.
+    """
+    fresh = {one.id for one in stored if not one.duplicate}
+    earlier = sorted({one.id for one in stored if one.duplicate} - fresh)  # not a copy within the group
+    if not earlier:
+        return []
+    with store.session() as session:
+        return list(session.scalars(select(InboundMessage.id).where(InboundMessage.id.in_(earlier),
+                                                                    InboundMessage.outcome.is_(None))))
+
+
 def _group_lines(store: Store, processing: GroupProcessing, group: Group, stored: list[Stored], ids: list[int],
                  future: Future[dict[int, Processed]]) -> Iterator[tuple[str, bool]]:
     processed = processing.finish(ids, future)
+    fresh = {one.id for one in stored if not one.duplicate}
     results = iter(stored)
     for item, raw, error in group:
         if raw is None:
             yield f"{item.label}: error: {error}", False
             continue
         one = next(results)
+        if one.duplicate and one.id not in fresh and one.id in processed:
+            yield f"{item.label}: stored before as message {one.id}, processed now: " \
+                  f"{_describe(processed[one.id])}", True
+            continue
         if one.duplicate:
             with store.session() as session:
                 earlier = session.get(InboundMessage, one.id)
