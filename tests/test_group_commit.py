@@ -6,9 +6,10 @@ group and copies stored before are recognised exactly as one by one.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from conftest import compose
 from intake.mailin.accept import accept, accept_many, arrival
@@ -87,3 +88,16 @@ def test_a_message_another_process_stores_meanwhile_is_a_duplicate_and_the_rest_
     assert stored[1].duplicate and stored[1].id == other.id == rows["Raced"].id
     assert rows["Raced"].source == "smtp:other process"
     assert not stored[0].duplicate and stored[0].id == rows["Calm"].id and rows["Calm"].raw == calm
+
+
+def test_a_group_stores_its_rows_exactly_as_the_orm_does(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The group's inserts go to the driver: its values must be those the ORM writes, to the character
+    # (SQLite keeps a time as text: a whole second is "…:00.000000", as the ORM writes it).
+    monkeypatch.setattr(database, "utcnow", lambda: dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC))
+    one_by_one = accept(store, compose(ZACK, "Alone", "text", message_id="<alone@x>"), "smtp:a")
+    grouped = accept_many(store, [arrival(compose(ZACK, "Grouped", "text", message_id="<grouped@x>"), "smtp:b")])[0]
+    with store.engine.connect() as connection:
+        rows = {row[0]: row[1] for row in connection.execute(text("SELECT id, received FROM inbound_messages"))}
+        reasons = connection.execute(text("SELECT reasons FROM inbound_messages ORDER BY id")).scalars().all()
+    assert rows[grouped.id] == rows[one_by_one.id]
+    assert reasons[0] == reasons[1]

@@ -312,7 +312,7 @@ _GROUP_SEEN = {
 def _insert_group(connection: Connection, keys: list[str], rows: list[dict[str, Any]]) -> list[int]:
     """Insert the rows of a group (none of whose keys may be stored already) and return their ids, in order."""
     dialect = connection.dialect
-    received = InboundMessage.__table__.c.received.type.bind_processor(dialect)
+    received = InboundMessage.__table__.c.received.type.dialect_impl(dialect).bind_processor(dialect)
     values = [tuple(row[column] for column in _GROUP_COLUMNS[:-1])
               + ((received(row["received"]) if received else row["received"]),) for row in rows]
     with _driver(connection, "storing messages") as driver:
