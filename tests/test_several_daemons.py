@@ -251,9 +251,9 @@ def _pool_workers() -> list[int]:
 def test_ingest_whose_worker_processes_are_killed_says_so_keeps_what_it_stored_and_the_next_run_finishes(
         tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     # The workers are held on a lock mid-group (SHARE: they may read cases, not write one; storing
-    # goes on), so the kill lands part way every time; then they are killed,
-    # as the kernel's OOM killer would. Nothing is lost or done twice: the command says what happened
-    # and how to go on, and the same command again processes what is left.
+    # goes on), so the kill lands part way every time, then SIGKILLed as the kernel's OOM killer would.
+    # Nothing is lost or done twice: the command says what happened and how to go on, and the same
+    # command again processes what is left.
     intake = _contacts_intake(tmp_path, postgresql_url, capsys)
     settings = with_settings(intake.config.read_text(), "limits",
                              "cases_per_hour_per_sender = 1000\ncases_per_hour_per_account = 1000")
