@@ -30,9 +30,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from intake.store.database import SQLITE_BUSY_TIMEOUT_MS
 from intake.store.urls import sqlite_file
 
-TURN_WAIT_SECONDS = 5.0  # as long as SQLite's busy timeout
+TURN_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000  # as long as SQLite's own wait for its lock
 EDGE_POLL_SECONDS = 0.0002  # a client is waiting for its 250
 WORKER_POLL_SECONDS = 0.001  # a stored message can wait a moment for its case
 
