@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from intake.mailout.outbox import case_thread, enqueue
 from intake.store.database import Store
 from intake.store.lookups import views_over
 from intake.store.models import Account, Case, Contact, InboundMessage, InboundRaw, OutboundMessage
+from routing.states import Reply
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -99,3 +102,42 @@ def test_the_case_rate_of_a_sender_and_a_district_is_one_statement(store: Store)
         assert (len(by_sender), len(by_account)) == (1, 1)
         assert views_over(session).cases.cases_created_since(99, 1, NOW - dt.timedelta(hours=1))[0] == ()
     assert len(seen) == 2, seen
+
+
+def _answer(message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Message-ID"] = f"<{message_id}>"
+    message["In-Reply-To"] = "<first@bayside.example>"
+    message["Subject"] = "[Case #1] Received: Household report"
+    message.set_content("We have your request.\n")
+    return message
+
+
+def test_an_answer_is_queued_in_one_insert_and_the_thread_in_the_transaction_lists_it(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, session.begin():
+        case = session.get(Case, 1)
+        assert case is not None
+        address = case.contact.email
+        with statements(store) as seen:
+            enqueue(session, _answer("second@intake.example"), Reply.ACKNOWLEDGEMENT, [address], case=case,
+                    inbound_id=1)
+        assert [s.split()[:3] for s in seen] == [["INSERT", "INTO", "outbound_messages"]], seen
+        # Read from the database, in the same transaction: the row written past the unit of work is there.
+        assert case_thread(case).references == ("first@bayside.example", "ack@intake.example",
+                                                "second@intake.example")
+        # Now the case's outbox is loaded: the next answer goes into it, and the thread shows it at once.
+        enqueue(session, _answer("third@intake.example"), Reply.COMMENT, [address], case=case)
+        thread = case_thread(case)
+        assert thread.in_reply_to == "third@intake.example"
+        assert thread.references[-2:] == ("second@intake.example", "third@intake.example")
+    with store.session() as session:
+        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        assert [(r.message_id, r.kind, r.in_reply_to, r.recipients, r.case_number, r.inbound_message_id, r.status)
+                for r in rows[1:]] == [
+            ("second@intake.example", "acknowledgement", "first@bayside.example", ["zack.morris@bayside.example"],
+             1, 1, "queued"),
+            ("third@intake.example", "comment", "first@bayside.example", ["zack.morris@bayside.example"], 1, None,
+             "queued")]
+        assert rows[1].created.tzinfo is not None and rows[1].attempts == 0
+        assert rows[1].raw == _answer("second@intake.example").as_bytes()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.mailout.compose import compose_case_mail
 from intake.mailout.outbox import case_thread, enqueue
-from intake.store.models import Attachment, Case, Comment, OutboundMessage, utcnow
+from intake.store.models import Attachment, Case, Comment, utcnow
 from parsers.message import Attachment as ParsedAttachment
 from routing.states import CaseStatus, Reply
 
@@ -27,11 +27,11 @@ class CaseActionError(ValueError):
 
 
 def notify_case(session: Session, case: Case, kind: Reply, values: dict[str, object], config: Config,
-                recipients: Iterable[tuple[str, str]] | None = None) -> OutboundMessage:
+                recipients: Iterable[tuple[str, str]] | None = None) -> None:
     """Mail about a case, on its thread, to its contacts (or to `recipients`), queued in this transaction."""
     to = tuple(recipients) if recipients is not None else tuple(case_recipients(case))
     message = compose_case_mail(kind, case_thread(case), to, values, config)
-    return enqueue(session, message, kind, [address for _, address in to], case=case)
+    enqueue(session, message, kind, [address for _, address in to], case=case)
 
 
 def case_recipients(case: Case) -> list[tuple[str, str]]:

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 
-from sqlalchemy import insert
+from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session
 
 from intake.mailout.compose import CaseThread
-from intake.store.models import Case, OutboundMessage, utcnow
+from intake.store.models import Base, Case, OutboundMessage, utcnow
 from parsers.message import bare_message_id
 from routing.states import OutboxStatus, Reply
 
@@ -26,20 +26,27 @@ MAX_REFERENCES = 20
 
 
 def enqueue(session: Session, message: Message, kind: Reply, recipients: Sequence[str], *,
-            case: Case | None = None, inbound_id: int | None = None) -> OutboundMessage:
+            case: Case | None = None, inbound_id: int | None = None) -> None:
     """Queue a composed message for delivery, in the caller's transaction."""
     in_reply_to = message["In-Reply-To"]
-    row = OutboundMessage(message_id=bare_message_id(str(message["Message-ID"])),
-                          in_reply_to=bare_message_id(str(in_reply_to)) if in_reply_to else None,
-                          kind=kind.value, recipients=list(recipients), subject=str(message["Subject"]),
-                          raw=message.as_bytes(), status=OutboxStatus.QUEUED.value, created=utcnow(),
-                          case_number=case.number if case is not None else None, inbound_message_id=inbound_id)
-    if case is not None:
-        # Through the relationship, so a loaded case.outbound_messages shows it at once (its time set
-        # above, for case_thread); an unloaded one is not read from the database for this.
-        row.case = case
-    session.add(row)
-    return row
+    values = {"message_id": bare_message_id(str(message["Message-ID"])),
+              "in_reply_to": bare_message_id(str(in_reply_to)) if in_reply_to else None,
+              "kind": kind.value, "recipients": list(recipients), "subject": str(message["Subject"]),
+              "raw": message.as_bytes(), "status": OutboxStatus.QUEUED.value, "created": utcnow(),
+              "case_number": case.number if case is not None else None, "inbound_message_id": inbound_id}
+    if case is not None and (case.number is None or "outbound_messages" not in inspect(case).unloaded):
+        # The case's outbox rows are loaded (`case_thread` read them), or the case is not written
+        # yet: through the relationship, so the next message on this thread in the transaction
+        # lists this one too.
+        session.add(OutboundMessage(**values, case=case))
+        return
+    # A plain INSERT, not the unit of work: the act stage queues an answer for nearly every
+    # message, and a flush costs several times the statement. A later read of the case's
+    # outbox in this transaction finds the row in the database.
+    session.execute(_INSERT_OUTBOUND, values)
+
+
+_INSERT_OUTBOUND = insert(Base.metadata.tables[OutboundMessage.__tablename__])
 
 
 @dataclass(frozen=True)
