@@ -72,11 +72,11 @@ def add_comment(session: Session, case: Case, author: str, body: str, *, public:
     comment = Comment(case_number=case.number, author=author, body=body, public=public, created=now or utcnow(),
                       inbound_message_id=inbound_id)
     session.add(comment)
-    session.flush()
-    for attachment in attachments:
-        session.add(attachment_row(attachment, case.number, inbound_id, comment.id))
+    if attachments:
+        session.flush()  # the comment's id, for its attachments
+        for attachment in attachments:
+            session.add(attachment_row(attachment, case.number, inbound_id, comment.id))
     case.modified = comment.created
-    session.flush()
     return comment
 
 
