@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import mailbox
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from conftest import DATA, Intake, compose, refuse_cases_titled
+from intake.act import worker
+from intake.act.pool import PARSE_AHEAD_MAX_BYTES, GroupProcessing
 from intake.mailin.accept import accept
 from intake.store.database import open_store
+from parsers.submission import Submission, parse
 
 ZACK = "Zack Morris <zack.morris@bayside.example>"
 QUESTION = "Case Type: Ask a Question\nModule: Census\nDescription: Where is the household report?\n"
@@ -141,6 +146,59 @@ def test_a_large_mbox_is_stored_in_groups_and_reported_message_by_message_in_ord
     assert "case_created" in numbered[3] and "duplicate of message 4 (case_created); skipped" in numbered[77]
     assert sum(": case_created #" in line for line in numbered) == 119
     assert len(intake.cases()) == 119 and len(intake.messages()) == 120
+
+
+def test_on_sqlite_the_next_group_is_parsed_in_a_process_of_its_own_from_the_bytes_stored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    intake = Intake(tmp_path, url, capsys,
+                    extra_config="[limits]\ncases_per_hour_per_sender = 1000\ncases_per_hour_per_account = 1000\n")
+    assert intake.run("contacts", "import", str(DATA / "contacts.csv")).code == 0
+    # An earlier run stored this one and stopped: the mbox's copy under the same Message-ID has other
+    # bytes, and what is processed must be the stored copy, not what was parsed of the mbox's.
+    store = open_store(url)
+    try:
+        accept(store, compose(ZACK, "Stored first", QUESTION, message_id="<earlier@bayside.example>"), "file:earlier")
+    finally:
+        store.engine.dispose()
+    in_this_process: list[int] = []
+
+    def counted(raw: bytes, *args: object, **kwargs: object) -> Submission:
+        in_this_process.append(len(raw))
+        return parse(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "parse", counted)
+    large = compose(ZACK, "Scanned form", QUESTION,
+                    attachments=(("form.pdf", "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 5000),))
+    assert len(large) > PARSE_AHEAD_MAX_BYTES
+    box = mailbox.mbox(str(tmp_path / "archive.mbox"), create=True)
+    for n in range(120):  # three groups
+        box.add(compose(ZACK, f"Report {n}", QUESTION, message_id=f"<r{n}@x>"))
+        if n == 60:
+            box.add(compose(ZACK, "Re: Report 59", "It is for 2026.", headers={"In-Reply-To": "<r59@x>"}))
+            box.add(large)
+            box.add(compose(ZACK, "Other bytes", QUESTION, message_id="<earlier@bayside.example>"))
+    box.flush()
+    ran = intake.run("ingest", str(tmp_path / "archive.mbox"))
+    assert ran.code == 0, ran.err
+    # Parsed here: only the message too large to send, and the earlier copy; the rest came parsed.
+    assert len(in_this_process) == 2 and len(large) in in_this_process
+    cases = intake.cases()
+    subjects = [c["subject"] for c in cases]
+    assert len(cases) == 122 and "Stored first" in subjects and "Other bytes" not in subjects
+    assert sum(": comment_added #" in line for line in ran.out.splitlines()) == 1
+    scanned = intake.show(next(c["number"] for c in cases if c["subject"] == "Scanned form"))
+    assert [a["filename"] for a in scanned["attachments"]] == ["form.pdf"]
+
+
+def test_a_failed_parse_ahead_leaves_the_parse_to_the_command() -> None:
+    broken: Future[list[Submission | None]] = Future()
+    broken.set_exception(BrokenProcessPool("the parsing process was killed"))
+    with ThreadPoolExecutor(1) as parser:
+        processing = GroupProcessing(None, None, parser=parser)  # type: ignore[arg-type]
+        assert processing.parses_ahead
+        assert processing.parsed(broken, 3) == [None, None, None]
+        assert not processing.parses_ahead and processing.parse_ahead([b"x"]) is None
 
 
 def test_a_message_failing_in_a_group_is_recorded_and_the_rest_of_the_group_is_processed(

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -122,7 +122,8 @@ def process_pass(store: Store, config: Config, *, keep_going: Callable[[], bool]
 
 
 def process_messages(store: Store, config: Config, inbound_ids: Sequence[int],
-                     clock: Callable[[], dt.datetime] = utcnow) -> dict[int, Processed]:
+                     clock: Callable[[], dt.datetime] = utcnow,
+                     parsed: Mapping[int, Submission] | None = None) -> dict[int, Processed]:
     """Process these stored messages (a group `intake ingest` has just stored) in as few transactions as may be.
 
     On PostgreSQL they are claimed together (rows another worker holds are
@@ -134,17 +135,18 @@ def process_messages(store: Store, config: Config, inbound_ids: Sequence[int],
     Either way a transaction commits after `BATCH_SECONDS`, so a daemon beside
     never waits long for the database. The result has no entry for a message
     another worker has or had, nor for a reply left waiting for its parent.
+    ``parsed``: messages parsed already, from the very bytes stored (`intake.act.pool`'s parse ahead).
     """
     postgres = store.engine.dialect.name == "postgresql"
     remaining = sorted(inbound_ids)
     results: dict[int, Processed] = {}
     while remaining:
         batch = _process_batch(store, config, partial(_claim_ids, inbound_ids=remaining), clock, lambda: True,
-                               savepoints=postgres)
+                               savepoints=postgres, parsed=parsed)
         if batch.redo:
             for inbound_id in batch.redo:
                 alone = _process_batch(store, config, partial(_claim_ids, inbound_ids=[inbound_id]), clock,
-                                       lambda: True, savepoints=postgres)
+                                       lambda: True, savepoints=postgres, parsed=parsed)
                 results.update((one.inbound_id, one) for one in alone.done)
             remaining = [i for i in remaining if i > batch.redo[-1]]
             continue
@@ -167,7 +169,8 @@ BATCH_SECONDS = 0.25  # a batch commits after this long even if messages are lef
 
 
 def _process_batch(store: Store, config: Config, claim: Callable[[Session], list[int]],
-                   clock: Callable[[], dt.datetime], keep_going: Callable[[], bool], *, savepoints: bool) -> _Batch:
+                   clock: Callable[[], dt.datetime], keep_going: Callable[[], bool], *, savepoints: bool,
+                   parsed: Mapping[int, Submission] | None = None) -> _Batch:
     """Claim messages, then decide and act on each, in one transaction; with savepoints (PostgreSQL)
     a failing message is recorded and the others kept, without (SQLite) it undoes the batch."""
     batch = _Batch()
@@ -186,7 +189,8 @@ def _process_batch(store: Store, config: Config, claim: Callable[[Session], list
                 taken.append(inbound_id)
                 started = time.monotonic()
                 try:
-                    one = _process_claimed(session, inbound_id, config, clock(), lock, savepoint=savepoints)
+                    one = _process_claimed(session, inbound_id, config, clock(), lock, savepoint=savepoints,
+                                           parsed=parsed.get(inbound_id) if parsed else None)
                 except OperationalError:
                     raise  # the database is busy or away: the whole batch waits for the next pass
                 except Exception as exc:
@@ -230,12 +234,12 @@ _WAITING = object()  # a reply whose parent message is still unprocessed: left p
 
 
 def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, lock: _WriteLock, *,
-                     savepoint: bool) -> Processed | object | None:
+                     savepoint: bool, parsed: Submission | None = None) -> Processed | object | None:
     row = session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
     if row is None or row.outcome is not None:
         return None
     raw = load_raw(session, inbound_id)
-    submission = parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
+    submission = parsed or parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
     if _answers_unprocessed(session, submission, row.id):
         return _WAITING
     # Before the lock too: with sender_auth = "dkim" this asks DNS, and a slow resolver must not

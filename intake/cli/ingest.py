@@ -22,6 +22,7 @@ from intake.mailout.delivery import deliver_pending
 from intake.store.database import Store, Stored, open_store
 from intake.store.models import InboundMessage
 from intake.store.urls import sqlite_file
+from parsers.submission import Submission
 from routing.outcomes import CreateCase
 from routing.states import Outcome
 
@@ -100,18 +101,38 @@ def _groups(items: Iterable[Item]) -> Iterator[Group]:
 def _ingested(groups: Iterable[Group], store: Store, processing: GroupProcessing) -> Iterator[tuple[str, bool]]:
     """Each group stored in one commit and handed to be processed; its lines, in order, once it is done."""
     handed_in: deque[tuple[Group, list[Stored], list[int], Future[dict[int, Processed]]]] = deque()
-    for group in groups:
+    for group, parsing in _parsed_ahead(groups, processing):
         stored = accept_many(store, [arrival(raw, f"file:{item.label}") for item, raw, _ in group if raw is not None])
         # The bytes read are let go now (in place: the caller holds the list too): the worker reads
         # the stored copy, and a large message must not be held twice while it is parsed.
         # (A comprehension, so that no loop variable keeps the last message's bytes alive meanwhile.)
         group[:] = [(item, None if raw is None else b"", error) for item, raw, error in group]
         ids = list(dict.fromkeys([one.id for one in stored if not one.duplicate] + _unprocessed_copies(store, stored)))
-        handed_in.append((group, stored, ids, processing.submit(ids)))
+        # What was parsed ahead is of the bytes just stored: not of an earlier copy found as a duplicate.
+        ahead = processing.parsed(parsing, len(stored))
+        parsed = {one.id: submission for one, submission in zip(stored, ahead, strict=True)
+                  if submission is not None and not one.duplicate}
+        handed_in.append((group, stored, ids, processing.submit(ids, parsed)))
         if len(handed_in) >= processing.in_flight:
             yield from _group_lines(store, processing, *handed_in.popleft())
     while handed_in:
         yield from _group_lines(store, processing, *handed_in.popleft())
+
+
+def _parsed_ahead(groups: Iterable[Group], processing: GroupProcessing
+                  ) -> Iterator[tuple[Group, Future[list[Submission | None]] | None]]:
+    """Each group with its parse, handed in one group ahead: the next is parsed while this one is processed."""
+    if not processing.parses_ahead:
+        yield from ((group, None) for group in groups)
+        return
+    ahead: tuple[Group, Future[list[Submission | None]] | None] | None = None
+    for group in groups:
+        this = (group, processing.parse_ahead([raw for _, raw, _ in group if raw is not None]))
+        if ahead is not None:
+            yield ahead
+        ahead = this
+    if ahead is not None:
+        yield ahead
 
 
 def _unprocessed_copies(store: Store, stored: list[Stored]) -> list[int]:
