@@ -231,11 +231,12 @@ def _forget(session: Session) -> None:
 
 
 _WAITING = object()  # a reply whose parent message is still unprocessed: left pending for a later pass
+_WITHOUT_RAW = [defer(InboundMessage.raw)]  # built once: building the option costs a fifth of the get
 
 
 def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.datetime, lock: _WriteLock, *,
                      savepoint: bool, parsed: Submission | None = None) -> Processed | object | None:
-    row = session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
+    row = session.get(InboundMessage, inbound_id, options=_WITHOUT_RAW)
     if row is None or row.outcome is not None:
         return None
     raw = load_raw(session, inbound_id)
