@@ -10,7 +10,8 @@ import pytest
 
 from conftest import DATA, Intake, compose, refuse_cases_titled
 from intake.act import worker
-from intake.act.pool import PARSE_AHEAD_MAX_BYTES, GroupProcessing
+from intake.act.parsing import PARSE_AHEAD_MAX_BYTES
+from intake.act.pool import GroupProcessing
 from intake.mailin.accept import accept
 from intake.store.database import open_store
 from parsers.submission import Submission, parse

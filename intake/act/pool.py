@@ -31,17 +31,17 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 
 from intake.act.handlers import Processed
+from intake.act.parsing import PARSE_AHEAD_MAX_BYTES, parse_in_worker, start_parser
 from intake.act.worker import process_messages
 from intake.config import Config, load_config
 from intake.logs import logfmt
 from intake.store.database import Store, open_store
-from parsers.submission import Submission, parse
+from parsers.submission import Submission
 
-__all__ = ["PARSE_AHEAD_MAX_BYTES", "GroupProcessing", "group_processing"]
+__all__ = ["GroupProcessing", "group_processing"]
 
 log = logging.getLogger(__name__)
 
-PARSE_AHEAD_MAX_BYTES = 1024 * 1024  # a larger message is parsed from its stored copy, in the command
 
 
 class GroupProcessing:
@@ -62,7 +62,7 @@ class GroupProcessing:
         """Have these messages parsed meanwhile (None for one too large to send); None: no process for it."""
         if self._parser is None:
             return None
-        return self._parser.submit(_parse_in_worker, [raw if len(raw) <= PARSE_AHEAD_MAX_BYTES else None
+        return self._parser.submit(parse_in_worker, [raw if len(raw) <= PARSE_AHEAD_MAX_BYTES else None
                                                       for raw in raws])
 
     def parsed(self, future: Future[list[Submission | None]] | None, count: int) -> list[Submission | None]:
@@ -112,7 +112,7 @@ def group_processing(store: Store, config: Config, messages: int, group_size: in
                                  initargs=(path,)) as executor:
             yield GroupProcessing(store, config, executor, processes)
     elif messages > group_size and (os.cpu_count() or 1) > 1:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_parser,
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=start_parser,
                                  initargs=(path,)) as parser:
             yield GroupProcessing(store, config, parser=parser)
     else:
@@ -135,17 +135,3 @@ def _process_in_worker(inbound_ids: list[int]) -> dict[int, Processed]:
     store, config = _worker
     return process_messages(store, config, inbound_ids)
 
-
-_parser_config: Config | None = None
-
-
-def _start_parser(config_path: str | None) -> None:
-    global _parser_config
-    _parser_config = load_config(config_path)
-
-
-def _parse_in_worker(raws: list[bytes | None]) -> list[Submission | None]:
-    """Each message parsed as `process_messages` would parse it (files have no envelope sender)."""
-    assert _parser_config is not None, "the pool's initializer loads the configuration"
-    forms, limits = _parser_config.case_types.forms, _parser_config.limits
-    return [None if raw is None else parse(raw, forms, None, limits) for raw in raws]
