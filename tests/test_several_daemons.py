@@ -32,7 +32,7 @@ from intake.cli.ingest import GROUP_MESSAGES
 from intake.config import Config, load_config
 from intake.mailin.accept import accept
 from intake.store.database import Store, open_store
-from intake.store.models import Case, InboundMessage, OutboundMessage
+from intake.store.models import Case, Comment, InboundMessage, OutboundMessage
 from smtp_helpers import STARTUP_SECONDS, RunningIntake, case_message, intakes_on, wait_until
 
 
@@ -153,6 +153,51 @@ def test_a_reply_to_a_message_another_worker_holds_waits_for_it_then_joins_its_c
         assert after.processed == 2 and after.waiting == 0
         assert outcomes[first][0] == "case_created"
         assert outcomes[follow_up] == ("comment_added", outcomes[first][1])
+
+
+def test_a_deadlock_over_two_cases_undoes_the_workers_batch_whole_and_the_next_pass_does_it_once(
+        tmp_path: Path, postgresql_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Two daemons' workers commenting on the same two cases in opposite orders: the worker's batch
+    # holds case A (its first comment) and waits for case B, which the other transaction holds while
+    # it waits for case A. PostgreSQL breaks the cycle by aborting the transaction whose deadlock
+    # check runs first: the worker's here (1 s, against the other's 60 s). Its whole batch is undone
+    # and left for the next pass, which comments each reply once.
+    with _worker_on(tmp_path, postgresql_url, capsys) as (config, store):
+        subjects = ("Households", "Transcripts")
+        parents = [_stored(store, compose(ZACK, subject, QUESTION, message_id=f"<p{n}@bayside.example>"))
+                   for n, subject in enumerate(subjects)]
+        process_messages(store, config, parents)
+        case_a, case_b = (_outcomes(store)[parent][1] for parent in parents)
+        replies = [_stored(store, compose(ZACK, f"Re: {subject}", "It is for 2026.",
+                                          headers={"In-Reply-To": f"<p{n}@bayside.example>"},
+                                          message_id=f"<r{n}@bayside.example>"))
+                   for n, subject in enumerate(subjects)]
+        first_try: dict[int, Processed] = {}
+        worker = threading.Thread(target=lambda: first_try.update(process_messages(store, config, replies)))
+
+        def backends_waiting_on_a_lock() -> int:
+            with store.engine.connect() as watching:  # a fresh transaction: pg_stat_activity is read once in one
+                return int(watching.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()")) or 0)
+
+        with store.engine.connect() as other:
+            other.execute(text("SET deadlock_timeout = '60s'"))
+            other.execute(text("SELECT number FROM cases WHERE number = :n FOR UPDATE"), {"n": case_b})
+            worker.start()
+            wait_until(lambda: backends_waiting_on_a_lock() >= 1, timeout=60, what="the worker waiting for case B")
+            other.execute(text("UPDATE cases SET priority = priority WHERE number = :n"), {"n": case_a})
+            other.commit()  # reached once the worker's transaction is aborted and its lock on case A gone
+        worker.join(60)
+        assert not worker.is_alive()
+        assert first_try == {} and [_outcomes(store)[r] for r in replies] == [(None, None)] * 2
+
+        again = process_messages(store, config, replies)
+        assert sorted(again) == replies
+        assert [_outcomes(store)[r] for r in replies] == [("comment_added", case_a), ("comment_added", case_b)]
+        with store.session() as session:
+            comments = session.scalars(select(Comment.case_number).order_by(Comment.case_number)).all()
+        assert comments == [case_a, case_b]  # one each: nothing of the undone batch was kept
 
 
 def test_a_reply_stored_before_its_parent_is_processed_joins_the_case_in_the_same_pass(
