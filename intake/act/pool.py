@@ -43,7 +43,6 @@ __all__ = ["GroupProcessing", "group_processing"]
 log = logging.getLogger(__name__)
 
 
-
 class GroupProcessing:
     """Hands stored groups to be processed; each hand-in is a future of its outcomes (message id → outcome)."""
 
@@ -134,4 +133,3 @@ def _process_in_worker(inbound_ids: list[int]) -> dict[int, Processed]:
     assert _worker is not None, "the pool's initializer opens the store"
     store, config = _worker
     return process_messages(store, config, inbound_ids)
-

@@ -240,7 +240,8 @@ def _process_claimed(session: Session, inbound_id: int, config: Config, now: dt.
     if row is None or row.outcome is not None:
         return None
     raw = load_raw(session, inbound_id)
-    submission = parsed or parse(raw, config.case_types.forms, row.envelope_sender, config.limits)
+    submission = parsed if parsed is not None else parse(raw, config.case_types.forms, row.envelope_sender,
+                                                         config.limits)
     if _answers_unprocessed(session, submission, row.id):
         return _WAITING
     # Before the lock too: with sender_auth = "dkim" this asks DNS, and a slow resolver must not
