@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, Intake, compose, refuse_cases_titled
-from intake.act import worker
+from intake.act import parsing, worker
 from intake.act.parsing import PARSE_AHEAD_MAX_BYTES
 from intake.act.pool import GroupProcessing
 from intake.mailin.accept import accept
@@ -200,6 +200,24 @@ def test_a_failed_parse_ahead_leaves_the_parse_to_the_command() -> None:
         assert processing.parses_ahead
         assert processing.parsed(broken, 3) == [None, None, None]
         assert not processing.parses_ahead and processing.parse_ahead([b"x"]) is None
+
+
+def test_a_message_whose_parse_ahead_raises_is_left_to_the_command_and_the_others_come_parsed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    intake = Intake(tmp_path, f"sqlite:///{tmp_path / 'intake.db'}", capsys)
+    parsing.start_parser(str(intake.config))
+    real_parse = parsing.parse
+
+    def parse_with_a_bug(raw: bytes, *args: object, **kwargs: object) -> Submission:
+        if b"Subject: Trips the bug" in raw:
+            raise IndexError("a bug met on hostile input")
+        return real_parse(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parsing, "parse", parse_with_a_bug)
+    good, bad = compose(ZACK, "Households", QUESTION), compose(ZACK, "Trips the bug", QUESTION)
+    first, second, too_large = parsing.parse_in_worker([good, bad, None])
+    assert first is not None and first.subject.text == "Households"
+    assert second is None and too_large is None  # both parsed by the command, which records any failure
 
 
 def test_a_message_failing_in_a_group_is_recorded_and_the_rest_of_the_group_is_processed(
