@@ -26,6 +26,7 @@ from intake.mailout.compose import Answer, Original, StatusListing, compose_answ
 from intake.mailout.outbox import enqueue
 from intake.notify.inbound import add_note, case_joins_notices, unsubscribe
 from intake.notify.joining import IncidentJoined
+from intake.store.database import plain_connection
 from intake.store.lookups import status_listing
 from intake.store.models import Base, Case, HeldMessage, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
@@ -95,7 +96,7 @@ def act(decision: Decision, acting: Acting) -> Processed:
                 "processed": acting.now, "case_number": case.number if case is not None else None}
     # A plain UPDATE rather than the unit of work (a flush costs several times the statement);
     # the loaded row is given the same values, as written.
-    acting.session.execute(_RECORD_OUTCOME, {"recorded_id": row.id, **recorded})
+    plain_connection(acting.session).execute(_RECORD_OUTCOME, {"recorded_id": row.id, **recorded})
     for key, value in recorded.items():
         set_committed_value(row, key, value)
     return Processed(row.id, decision.outcome, tuple(row.reasons), row.case_number, reply_to, row.message_id,

@@ -30,7 +30,7 @@ from intake.act.handlers import Acting, Processed, act, answer_of
 from intake.config import Config
 from intake.logs import logfmt
 from intake.mailout.compose import StatusListing, compose_answer
-from intake.store.database import Store, load_raw
+from intake.store.database import Store, load_raw, plain_connection
 from intake.store.lookups import EMPTY_VIEWS, status_listing, views_over
 from intake.store.models import HeldMessage, InboundMessage, utcnow
 from intake.store.turns import WORKER_POLL_SECONDS, turn
@@ -278,14 +278,14 @@ class _WriteLock:
         if self._held:
             return True
         self._taking()
-        taken = session.execute(_TAKE, {"taken_id": inbound_id})
+        taken = plain_connection(session).execute(_TAKE, {"taken_id": inbound_id})
         self._held = True  # even when no row matched: the update took the lock
         return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
 # The lock is taken by writing: an update that changes nothing but fails for a message someone processed.
 _TAKE = (update(InboundMessage).where(InboundMessage.id == bindparam("taken_id"), InboundMessage.outcome.is_(None))
-         .values(outcome=None).execution_options(synchronize_session=False))
+         .values(outcome=None))
 
 
 def _answers_unprocessed(session: Session, submission: Submission, inbound_id: int) -> bool:
@@ -301,7 +301,8 @@ def _answers_unprocessed(session: Session, submission: Submission, inbound_id: i
     wanted = {*message.references, *([message.in_reply_to] if message.in_reply_to else [])}
     if not wanted:
         return False
-    return session.scalars(_UNPROCESSED_EARLIER, {"wanted": sorted(wanted), "before": inbound_id}).first() is not None
+    return plain_connection(session).execute(_UNPROCESSED_EARLIER,
+                                             {"wanted": sorted(wanted), "before": inbound_id}).first() is not None
 
 
 _UNPROCESSED_EARLIER = select(InboundMessage.id).where(

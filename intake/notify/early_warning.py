@@ -19,6 +19,7 @@ from intake.mailout.compose import MailHeaders, render
 from intake.mailout.outbox import enqueue
 from intake.notify.notices import create_notice
 from intake.notify.states import NoticeKind, NoticeStatus
+from intake.store.database import plain_connection
 from intake.store.locks import lock_for_transaction
 from intake.store.models import Case
 from intake.store.notices import Notice
@@ -39,9 +40,12 @@ def accounts_reporting(cases: Sequence[Case]) -> list[str]:
 
 
 def _incident_open_or_drafted(session: Session) -> bool:
-    return session.scalars(select(Notice.id).where(Notice.kind == NoticeKind.INCIDENT.value,
-                                                   Notice.status == NoticeStatus.OPEN.value).limit(1)).first() \
-        is not None
+    return plain_connection(session).execute(_AN_OPEN_INCIDENT).first() is not None
+
+
+# Built once: every new outage case asks it.
+_AN_OPEN_INCIDENT = select(Notice.id).where(Notice.kind == NoticeKind.INCIDENT.value,
+                                            Notice.status == NoticeStatus.OPEN.value).limit(1)
 
 
 def early_warning(session: Session, case: Case, config: Config, now: dt.datetime) -> int | None:

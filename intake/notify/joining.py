@@ -47,11 +47,13 @@ def _covers(notice: Notice, account: str) -> bool:
 
 
 def _open_incident_for(session: Session, account: str) -> Notice | None:
-    incidents = session.scalars(select(Notice).where(Notice.kind == NoticeKind.INCIDENT.value,
-                                                     Notice.status == NoticeStatus.OPEN.value,
-                                                     Notice.published.is_not(None))
-                                .order_by(Notice.published.desc(), Notice.id.desc())).all()
-    return next((n for n in incidents if _covers(n, account)), None)
+    return next((n for n in session.scalars(_OPEN_INCIDENTS) if _covers(n, account)), None)
+
+
+# Built once: every new case that a rule makes join asks it.
+_OPEN_INCIDENTS = (select(Notice).where(Notice.kind == NoticeKind.INCIDENT.value,
+                                        Notice.status == NoticeStatus.OPEN.value, Notice.published.is_not(None))
+                   .order_by(Notice.published.desc(), Notice.id.desc()))
 
 
 def join_open_incident(session: Session, case: Case, config: Config, now: dt.datetime,

@@ -139,6 +139,18 @@ def _write_content(_mapper: Mapper[Any], connection: Connection, attachment: Att
         set_committed_value(attachment, "content", content)  # as stored: nothing to load again
 
 
+def plain_connection(session: Session) -> Connection:
+    """The session's connection, for a plain (Core) statement, once what the session holds unwritten is flushed.
+
+    What `Session.execute` would do first (its autoflush), without the rest of
+    its work, which is there to load objects and costs more than a short
+    look-up or update itself.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
+
+
 def load_raw(session: Session, inbound_id: int) -> bytes:
     """The stored bytes of a message, in the session's transaction, with one copy of them in memory.
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
 from intake.notify.lookup import DatabaseNotices
+from intake.store.database import plain_connection
 from intake.store.models import (
     Account,
     Case,
@@ -134,7 +135,8 @@ class DatabaseThreads:
 
     def case_of_message_id(self, message_id: str) -> CaseView | None:
         """The case of a Message-ID we received (first) or sent."""
-        number = self._session.scalars(_CASE_OF_MESSAGE_ID, {"wanted": bare_message_id(message_id)}).first()
+        number = plain_connection(self._session).execute(_CASE_OF_MESSAGE_ID,
+                                                         {"wanted": bare_message_id(message_id)}).scalar()
         return self.case(number) if number is not None else None
 
 
@@ -155,7 +157,8 @@ class DatabaseReplyLog:
 
     def _answers_since(self, address: str, since: dt.datetime, kinds: tuple[str, ...]) -> int:
         """Outbox rows of these kinds, since then, answering mail that came from `address`."""
-        sent = self._session.scalar(_ANSWERS_SINCE, {"address": address, "since": since, "kinds": list(kinds)})
+        sent = plain_connection(self._session).scalar(_ANSWERS_SINCE,
+                                                      {"address": address, "since": since, "kinds": list(kinds)})
         return sent or 0
 
 
@@ -167,12 +170,12 @@ class DatabaseCaseLog:
 
     def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
                             ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        rows = self._session.execute(_CASES_CREATED_SINCE,
-                                     {"contact_id": contact_id, "account_id": account_id, "since": since}).all()
+        rows = plain_connection(self._session).execute(
+            _CASES_CREATED_SINCE, {"contact_id": contact_id, "account_id": account_id, "since": since}).all()
         return tuple(r.created for r in rows if r.by_sender), tuple(r.created for r in rows if r.by_account)
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
-        return tuple(self._session.scalars(_HELD_FROM, {"address": address}))
+        return tuple(plain_connection(self._session).execute(_HELD_FROM, {"address": address}).scalars())
 
 
 def status_listing(session: Session, contact_id: int, timezone: dt.tzinfo, now: dt.datetime) -> StatusListing:
