@@ -17,10 +17,14 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from intake.act.handlers import store_case
 from intake.mailout.outbox import case_thread, enqueue
 from intake.store.database import Store
 from intake.store.lookups import views_over
 from intake.store.models import Account, Case, Contact, InboundMessage, InboundRaw, OutboundMessage
+from parsers.message import Attachment
+from routing.outcomes import CaseDraft
+from routing.schema import CaseType, spec_for
 from routing.states import Reply
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -141,3 +145,30 @@ def test_an_answer_is_queued_in_one_insert_and_the_thread_in_the_transaction_lis
              "queued")]
         assert rows[1].created.tzinfo is not None and rows[1].attempts == 0
         assert rows[1].raw == _answer("second@intake.example").as_bytes()
+
+
+def test_a_new_case_is_one_insert_and_its_columns_are_not_read_again(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, session.begin():
+        zack = views_over(session).directory.contact_by_email("zack.morris@bayside.example")
+        assert zack is not None
+        valley = next(a for a in zack.accounts if a.name == "Valley High")
+        draft = CaseDraft(spec=spec_for(CaseType.REPORT_AN_OUTAGE), account=valley, contact=zack, submitted_by=zack,
+                          priority="Critical", priority_note=None, subject="Campus is down", description="503",
+                          fields={"Error Message": "503"}, fields_as_written={"Error Message": "503"}, module=None,
+                          department="Hosting Operations",
+                          attachments=(Attachment.of("screen.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 64),))
+        with statements(store) as seen:
+            case = store_case(session, draft, 1, NOW)
+            # Everything the act stage and the answer read of it, without asking the database again.
+            shown = (case.number, case.status, case.priority, case.created, case.modified, case.closed,
+                     case.billable, case.follows_case, case.account.name, case.contact.first_name)
+        assert [s.split()[:3] for s in seen] == [["INSERT", "INTO", "cases"]], seen
+        assert shown == (2, "new", "Critical", NOW, NOW, None, False, None, "Valley High", "Zack")
+        assert case in session and not session.is_modified(case)
+    with store.session() as session:
+        stored = session.get(Case, 2)
+        assert stored is not None
+        assert (stored.case_type, stored.subject, stored.fields, stored.status, stored.created, stored.account_id) == (
+            "Report an Outage", "Campus is down", {"Error Message": "503"}, "new", NOW, valley.id)
+        assert [(a.filename, a.size, a.inbound_message_id) for a in stored.attachments] == [("screen.png", 72, 1)]
