@@ -90,3 +90,24 @@ def test_wrapping_leaves_quotes_and_indented_lines_as_written() -> None:
     lines = wrapped.split("\n")
     assert lines[:2] == [quote, log]
     assert all(len(line) <= 72 for line in lines[2:]) and len(lines) > 3
+
+
+def test_a_reply_is_quoted_printable_in_short_lines_and_decodes_to_what_was_written(intake: Intake) -> None:
+    # A description with a line that is only a dot (which SMTP would take for the end of the data unless
+    # escaped), a line far longer than SMTP allows, a trailing space and non-ASCII text.
+    description = "Zoë's report, « Résumé » = broken \n.\n" + "x" * 1200
+    intake.ingest(compose(ZACK, "[Ask a Question] Résumé = broken", f"Module: Census\nDescription: {description}\n"))
+    [reply] = [m for m in intake.sent_mail() if m["Message-ID"].strip("<>") == intake.outbox()[-1]["message_id"]]
+    raw = reply.as_bytes()
+    boundary = reply.get_boundary()
+    assert boundary is not None and boundary.startswith("=_")
+    parts = list(reply.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    for part in parts:
+        assert part["Content-Transfer-Encoding"] == "quoted-printable" and part.get_content_charset() == "utf-8"
+        encoded = part.get_payload(decode=False)
+        assert f"--{boundary}" not in encoded and "\n.\n" not in encoded.replace("\r\n", "\n")
+    assert max(len(line) for line in raw.splitlines()) <= 78
+    text = parts[0].get_content()
+    assert "Zoë's report, « Résumé » = broken" in text and "x" * 60 in text
+    assert "Résumé = broken" in parts[1].get_content()
