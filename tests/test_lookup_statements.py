@@ -18,6 +18,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from intake.act.handlers import store_case
+from intake.act.worker import _inbound_row
 from intake.mailout.outbox import case_thread, enqueue
 from intake.store.database import Store
 from intake.store.lookups import views_over
@@ -172,3 +173,16 @@ def test_a_new_case_is_one_insert_and_its_columns_are_not_read_again(store: Stor
         assert (stored.case_type, stored.subject, stored.fields, stored.status, stored.created, stored.account_id) == (
             "Report an Outage", "Campus is down", {"Error Message": "503"}, "new", NOW, valley.id)
         assert [(a.filename, a.size, a.inbound_message_id) for a in stored.attachments] == [("screen.png", 72, 1)]
+
+
+def test_the_worker_reads_a_stored_message_in_one_select_and_its_bytes_only_when_asked(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    with store.session() as session, session.begin():
+        with statements(store) as seen:
+            row = _inbound_row(session, 1)
+            assert row is not None and row in session and not session.is_modified(row)
+            shown = (row.message_id, row.sender, row.outcome, row.reasons, row.received, row.case_number)
+        assert len(seen) == 1 and "inbound_raw" not in seen[0], seen
+        assert shown == ("first@bayside.example", "zack.morris@bayside.example", None, [], NOW, 1)
+        assert row.raw == b"" and _inbound_row(session, 1) is row
+        assert _inbound_row(session, 99) is None
