@@ -191,7 +191,6 @@ def _quoted_printable_part(text: str, subtype: str) -> MIMEBase:
 
 # Header words in quoted-printable (the standard library's default for UTF-8 is base64).
 _UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
 _UTF8_QP.header_encoding = QP
 
 
