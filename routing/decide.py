@@ -66,7 +66,7 @@ from routing.schema import (
 from routing.states import CaseStatus
 from routing.threads import ThreadMatch, Threads, case_from_our_message_id, match_thread, may_comment
 
-__all__ = ["CaseLog", "Policy", "ReplyLog", "Views", "decide"]
+__all__ = ["CaseLog", "Policy", "RecentCases", "ReplyLog", "Views", "decide"]
 
 _COMMON_LABELS = {f.label for f in COMMON_FIELDS}
 
@@ -81,12 +81,24 @@ class ReplyLog(Protocol):
     def held_notices_since(self, address: str, since: dt.datetime) -> int: ...
 
 
+@dataclass(frozen=True)
+class RecentCases:
+    """The new cases of a window: how many, and when the `limit`-th newest was made (None with fewer).
+
+    That case leaving the window is what frees a place under the limit; the
+    count and the one time are all the rule needs, however many cases there are.
+    """
+
+    count: int
+    limit_th_newest: dt.datetime | None
+
+
 class CaseLog(Protocol):
     """Read-only look-ups of the rate of new cases, and of mail waiting for it."""
 
-    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
-                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        """When the cases filed by the contact, and the cases of the account, were created since then (oldest first)."""
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime, sender_limit: int,
+                            account_limit: int) -> tuple[RecentCases, RecentCases]:
+        """The cases filed by the contact, and the cases of the account, created since then, each against its limit."""
         ...
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
@@ -484,15 +496,16 @@ def _over_the_case_rate(c: _Context, draft: CaseDraft) -> Hold | None:
     if policy.ignore_case_rate:
         return None
     waiting = c.views.cases.held_from(c.address)
-    by_sender, by_account = c.views.cases.cases_created_since(draft.submitted_by.id, draft.account.id,
-                                                              policy.now - _HOUR)
+    by_sender, by_account = c.views.cases.cases_created_since(
+        draft.submitted_by.id, draft.account.id, policy.now - _HOUR, policy.cases_per_hour_per_sender,
+        policy.cases_per_hour_per_account)
     over: list[tuple[str, dt.datetime]] = []
-    if len(by_sender) >= policy.cases_per_hour_per_sender:
-        over.append((f"{len(by_sender)} new cases from {c.address} in the last hour (limit "
-                     f"{policy.cases_per_hour_per_sender})", by_sender[-policy.cases_per_hour_per_sender] + _HOUR))
-    if len(by_account) >= policy.cases_per_hour_per_account:
-        over.append((f"{len(by_account)} new cases for {draft.account.name} in the last hour (limit "
-                     f"{policy.cases_per_hour_per_account})", by_account[-policy.cases_per_hour_per_account] + _HOUR))
+    if by_sender.limit_th_newest is not None:
+        over.append((f"{by_sender.count} new cases from {c.address} in the last hour (limit "
+                     f"{policy.cases_per_hour_per_sender})", by_sender.limit_th_newest + _HOUR))
+    if by_account.limit_th_newest is not None:
+        over.append((f"{by_account.count} new cases for {draft.account.name} in the last hour (limit "
+                     f"{policy.cases_per_hour_per_account})", by_account.limit_th_newest + _HOUR))
     if not over and not waiting:
         return None
     if over:

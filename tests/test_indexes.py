@@ -41,7 +41,7 @@ def test_every_hot_path_lookup_uses_an_index(database_url: str) -> None:
             views.threads.case_of_message_id("<some.reply@client.example>")
             views.replies.automatic_replies_since("zack.morris@bayside.example", NOW)
             views.replies.held_notices_since("zack.morris@bayside.example", NOW)
-            views.cases.cases_created_since(1, 1, NOW)
+            views.cases.cases_created_since(1, 1, NOW, 30, 60)
             views.cases.held_from("zack.morris@bayside.example")
         with store.session() as session, session.begin():
             _claim_batch(session, 0, 20)  # the worker's claim of unprocessed messages
@@ -61,7 +61,9 @@ def test_every_hot_path_lookup_uses_an_index(database_url: str) -> None:
             rows = connection.exec_driver_sql(explain + statement, parameters).all()
             plan = "\n".join(str(row[-1]) for row in rows)
             scanned = "Seq Scan" in plan if postgresql else any(
-                line.strip().startswith("SCAN ") and "USING" not in line for line in plan.splitlines())
+                line.strip().startswith("SCAN ") and "USING" not in line
+                and line.strip() != "SCAN CONSTANT ROW"  # a SELECT of subqueries alone: no table read
+                for line in plan.splitlines())
             if scanned:
                 full_scans.append(f"{statement}\n{plan}")
     engine.dispose()

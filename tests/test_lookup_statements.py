@@ -103,10 +103,38 @@ def test_a_case_by_message_id_is_two_statements_received_or_sent(store: Store) -
 def test_the_case_rate_of_a_sender_and_a_district_is_one_statement(store: Store) -> None:
     _a_case_with_its_thread(store)
     with store.session() as session, statements(store) as seen:
-        by_sender, by_account = views_over(session).cases.cases_created_since(1, 1, NOW - dt.timedelta(hours=1))
-        assert (len(by_sender), len(by_account)) == (1, 1)
-        assert views_over(session).cases.cases_created_since(99, 1, NOW - dt.timedelta(hours=1))[0] == ()
+        by_sender, by_account = views_over(session).cases.cases_created_since(1, 1, NOW - dt.timedelta(hours=1), 1, 2)
+        assert (by_sender.count, by_account.count) == (1, 1)
+        assert (by_sender.limit_th_newest, by_account.limit_th_newest) == (NOW, None)
+        assert views_over(session).cases.cases_created_since(99, 1, NOW - dt.timedelta(hours=1), 1, 1)[0].count == 0
     assert len(seen) == 2, seen
+
+
+def test_the_case_rate_counts_the_window_and_finds_the_case_whose_leaving_frees_a_place(store: Store) -> None:
+    """Five cases in the hour (one from another sender), one before it: counted in the database, whatever the limit."""
+    _a_case_with_its_thread(store)  # case 1 at NOW, by Zack (contact 1) for Bayside (account 1)
+    made = [NOW - dt.timedelta(minutes=m) for m in (50, 40, 30, 20)] + [NOW - dt.timedelta(minutes=70)]
+    with store.session() as session, session.begin():
+        other = Contact(email="kelly.kapowski@bayside.example", first_name="Kelly", last_name="Kapowski",
+                        contact_type="Authorized")
+        session.add(other)
+        session.flush()
+        for number, created in enumerate(made):
+            by = other.id if number == 3 else 1
+            session.add(Case(account_id=1, contact_id=by, submitted_by_id=by, case_type="Ask a Question",
+                             priority="Low", subject=f"Question {number}", description="?", department="Support",
+                             created=created, modified=created))
+    since = NOW - dt.timedelta(hours=1)
+    with store.session() as session:
+        cases = views_over(session).cases
+        by_sender, by_account = cases.cases_created_since(1, 1, since, 3, 5)
+        assert (by_sender.count, by_account.count) == (4, 5)
+        # Zack's in the hour, newest first: NOW, -30, -40, -50 min; the third newest is 40 minutes old.
+        assert by_sender.limit_th_newest == NOW - dt.timedelta(minutes=40)
+        assert by_account.limit_th_newest == NOW - dt.timedelta(minutes=50)
+        by_sender, by_account = cases.cases_created_since(1, 1, since, 5, 6)
+        assert (by_sender.limit_th_newest, by_account.limit_th_newest) == (None, None)
+        assert cases.cases_created_since(1, 1, since, 1, 1)[0].limit_th_newest == NOW
 
 
 def _answer(message_id: str) -> EmailMessage:

@@ -8,8 +8,9 @@ contact's cases that a `status` answer shows. Nothing here writes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from intake.mailout.compose import STATUS_CLOSED_DAYS, StatusListing
@@ -26,7 +27,7 @@ from intake.store.models import (
 )
 from parsers.message import bare_message_id
 from routing.contacts import AccountView, ContactView
-from routing.decide import Views
+from routing.decide import RecentCases, Views
 from routing.schema import ContactType
 from routing.states import CaseStatus, HeldStatus, Reply
 from routing.threads import CaseView
@@ -81,13 +82,22 @@ _ANSWERS_SINCE = (select(func.count()).select_from(OutboundMessage)
                   .where(InboundMessage.sender == bindparam("address"), OutboundMessage.created >= bindparam("since"),
                          OutboundMessage.kind.in_(bindparam("kinds", expanding=True))))
 
-# One statement for both: each side of the OR is answered by its own (column, created) index.
-_BY_SENDER = Case.submitted_by_id == bindparam("contact_id")
-_BY_ACCOUNT = Case.account_id == bindparam("account_id")
-_CASES_CREATED_SINCE = (select(Case.created, _BY_SENDER.label("by_sender"), _BY_ACCOUNT.label("by_account"))
-                        .where(or_(and_(_BY_SENDER, Case.created >= bindparam("since")),
-                                   and_(_BY_ACCOUNT, Case.created >= bindparam("since"))))
-                        .order_by(Case.created))
+
+# One statement for both sides, each part a range of its own (column, created) index: how many
+# cases since then, and when the limit-th newest was made. The database counts; no rows come back,
+# however many cases the window holds.
+def _recent(column: Any, key: str, offset: str) -> tuple[Any, Any]:
+    window = and_(column == bindparam(key), Case.created >= bindparam("since"))
+    count = select(func.count()).select_from(Case).where(window).scalar_subquery()
+    limit_th = (select(Case.created).where(window).order_by(Case.created.desc())
+                .limit(1).offset(bindparam(offset)).scalar_subquery())
+    return count, limit_th
+
+
+_SENDER_COUNT, _SENDER_LIMIT_TH = _recent(Case.submitted_by_id, "contact_id", "sender_offset")
+_ACCOUNT_COUNT, _ACCOUNT_LIMIT_TH = _recent(Case.account_id, "account_id", "account_offset")
+_CASES_CREATED_SINCE = select(_SENDER_COUNT.label("sender_count"), _SENDER_LIMIT_TH.label("sender_limit_th"),
+                              _ACCOUNT_COUNT.label("account_count"), _ACCOUNT_LIMIT_TH.label("account_limit_th"))
 
 _HELD_FROM = (select(HeldMessage.until).where(HeldMessage.sender == bindparam("address"),
                                               HeldMessage.status == HeldStatus.HELD.value)
@@ -168,11 +178,13 @@ class DatabaseCaseLog:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
-                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        rows = plain_connection(self._session).execute(
-            _CASES_CREATED_SINCE, {"contact_id": contact_id, "account_id": account_id, "since": since}).all()
-        return tuple(r.created for r in rows if r.by_sender), tuple(r.created for r in rows if r.by_account)
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime, sender_limit: int,
+                            account_limit: int) -> tuple[RecentCases, RecentCases]:
+        row = plain_connection(self._session).execute(
+            _CASES_CREATED_SINCE, {"contact_id": contact_id, "account_id": account_id, "since": since,
+                                   "sender_offset": sender_limit - 1, "account_offset": account_limit - 1}).one()
+        return (RecentCases(row.sender_count, row.sender_limit_th),
+                RecentCases(row.account_count, row.account_limit_th))
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
         return tuple(plain_connection(self._session).execute(_HELD_FROM, {"address": address}).scalars())
@@ -225,9 +237,9 @@ class _NoReplies:
 
 
 class _NoCaseLog:
-    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime
-                            ) -> tuple[tuple[dt.datetime, ...], tuple[dt.datetime, ...]]:
-        return (), ()
+    def cases_created_since(self, contact_id: int, account_id: int, since: dt.datetime, sender_limit: int,
+                            account_limit: int) -> tuple[RecentCases, RecentCases]:
+        return RecentCases(0, None), RecentCases(0, None)
 
     def held_from(self, address: str) -> tuple[dt.datetime, ...]:
         return ()
