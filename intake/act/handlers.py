@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.act.bounces import record_bounce
@@ -26,7 +26,7 @@ from intake.mailout.compose import Answer, Original, StatusListing, compose_answ
 from intake.mailout.outbox import enqueue
 from intake.notify.inbound import add_note, case_joins_notices, unsubscribe
 from intake.notify.joining import IncidentJoined
-from intake.store.database import plain_connection
+from intake.store.database import add_written, plain_connection
 from intake.store.lookups import status_listing
 from intake.store.models import Base, Case, HeldMessage, InboundMessage, QuarantinedMessage
 from parsers.message import ParsedMessage
@@ -155,16 +155,10 @@ def store_case(session: Session, draft: CaseDraft, inbound_id: int, now: dt.date
               "status": CaseStatus.NEW.value, "department": draft.department, "billable": draft.billable,
               "resolution": None, "resolved": None, "closed": None, "approved_by": None, "approved": None,
               "follows_case": draft.follows_case, "created": now, "modified": now}
-    case = Case(number=plain_connection(session).execute(_INSERT_CASE, values).scalar_one(), **values)
-    make_transient_to_detached(case)  # persistent once added: its columns count as loaded, none as changed
-    session.add(case)
+    case = add_written(session, Case, values)
     for attachment in draft.attachments:
         session.add(attachment_row(attachment, case.number, inbound_id))
     return case
-
-
-_CASES = Base.metadata.tables[Case.__tablename__]
-_INSERT_CASE = insert(_CASES).returning(_CASES.c.number)
 
 
 def _add_comment(decision: AddComment, acting: Acting) -> Done:

@@ -18,12 +18,12 @@ import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Mapper, Session, sessionmaker
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.store import migrate
@@ -149,6 +149,48 @@ def plain_connection(session: Session) -> Connection:
     if session.new or session.dirty or session.deleted:
         session.flush()
     return session.connection()
+
+
+def add_written(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
+    """A row written by one plain INSERT ... RETURNING its key, and its object in the session as if read back.
+
+    The unit of work's flush costs several times the statement on the act
+    stage's path. ``values`` names every column but the generated key, so the
+    object is given every column as written and nothing is read again; its
+    relationships load when asked for.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    key = table.primary_key.columns[0]
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table).returning(key)
+    written = model(**{key.key: plain_connection(session).execute(statement, values).scalar_one()}, **values)
+    make_transient_to_detached(written)  # persistent once added: its columns count as loaded, none as changed
+    session.add(written)
+    return written
+
+
+_Row = TypeVar("_Row")
+_INSERTS: dict[str, Any] = {}
+
+
+def change_written(session: Session, row: Any, values: dict[str, Any]) -> None:
+    """Columns of a loaded row written by one plain UPDATE, and the object given them as written."""
+    table = row.__table__
+    key = table.primary_key.columns[0]
+    names = tuple(sorted(values))
+    statement = _UPDATES.get((table.name, names))
+    if statement is None:
+        statement = _UPDATES[(table.name, names)] = (
+            update(table).where(key == bindparam("written_key"))
+            .values({name: bindparam(f"new_{name}") for name in names}))
+    plain_connection(session).execute(statement, {"written_key": getattr(row, key.key),
+                                                  **{f"new_{name}": value for name, value in values.items()}})
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+
+
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def load_raw(session: Session, inbound_id: int) -> bytes:
