@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from intake.act.cases import add_comment, contact_comment
 from intake.act.handlers import store_case
 from intake.act.worker import _inbound_row
 from intake.mailout.outbox import case_thread, enqueue
@@ -201,6 +202,30 @@ def test_a_new_case_is_one_insert_and_its_columns_are_not_read_again(store: Stor
         assert (stored.case_type, stored.subject, stored.fields, stored.status, stored.created, stored.account_id) == (
             "Report an Outage", "Campus is down", {"Error Message": "503"}, "new", NOW, valley.id)
         assert [(a.filename, a.size, a.inbound_message_id) for a in stored.attachments] == [("screen.png", 72, 1)]
+
+
+def test_a_reply_is_one_insert_of_its_comment_and_one_update_of_its_case(store: Store) -> None:
+    _a_case_with_its_thread(store)
+    later = NOW + dt.timedelta(minutes=5)
+    with store.session() as session, session.begin():
+        case = session.get(Case, 1)
+        assert case is not None and case.status == "new" and [c.body for c in case.comments] == []
+        with statements(store) as seen:
+            comment = contact_comment(session, case, "zack.morris@bayside.example", "Still broken.", (), 1, False)
+            shown = (comment.id, comment.case_number, comment.created, case.status, case.modified, case.closed)
+        assert [s.split()[:2] for s in seen] == [["INSERT", "INTO"], ["UPDATE", "cases"]], seen
+        assert shown == (1, 1, shown[2], "open", shown[2], None)  # the case modified when the comment was made
+        assert not session.is_modified(case) and not session.is_modified(comment)
+        # Read before, the case's comments are read again: the new one is among them.
+        assert [c.body for c in case.comments] == ["Still broken."]
+        add_comment(session, case, "staff@intake.example", "Looking.", public=False, now=later,
+                    attachments=(Attachment.of("log.txt", "text/plain", b"trace"),))
+    with store.session() as session:
+        stored = session.get(Case, 1)
+        assert stored is not None and (stored.status, stored.modified) == ("open", later)
+        assert [(c.author, c.body, c.public) for c in stored.comments] == [
+            ("zack.morris@bayside.example", "Still broken.", True), ("staff@intake.example", "Looking.", False)]
+        assert [(a.filename, a.comment_id) for a in stored.attachments] == [("log.txt", stored.comments[1].id)]
 
 
 def test_the_worker_reads_a_stored_message_in_one_select_and_its_bytes_only_when_asked(store: Store) -> None:

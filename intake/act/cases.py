@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.mailout.compose import compose_case_mail
 from intake.mailout.outbox import case_thread, enqueue
+from intake.store.database import add_written, change_written
 from intake.store.models import Attachment, Case, Comment, utcnow
 from parsers.message import Attachment as ParsedAttachment
 from routing.states import CaseStatus, Reply
@@ -68,15 +70,21 @@ def attachment_row(attachment: NewAttachment | ParsedAttachment, case_number: in
 
 def add_comment(session: Session, case: Case, author: str, body: str, *, public: bool,
                 attachments: Sequence[NewAttachment | ParsedAttachment] = (), inbound_id: int | None = None,
-                now: dt.datetime | None = None) -> Comment:
-    comment = Comment(case_number=case.number, author=author, body=body, public=public, created=now or utcnow(),
-                      inbound_message_id=inbound_id)
-    session.add(comment)
-    if attachments:
-        session.flush()  # the comment's id, for its attachments
-        for attachment in attachments:
-            session.add(attachment_row(attachment, case.number, inbound_id, comment.id))
-    case.modified = comment.created
+                now: dt.datetime | None = None, case_changes: Mapping[str, object] | None = None) -> Comment:
+    """The comment and the case's new `modified` time (with ``case_changes``), each written by one plain statement.
+
+    A reply becomes a comment on three messages in ten: the unit of work's
+    flush of the two rows cost more than the rest of the comment's work.
+    """
+    created = now or utcnow()
+    comment = add_written(session, Comment, {"case_number": case.number, "author": author, "body": body,
+                                             "public": public, "created": created, "inbound_message_id": inbound_id})
+    for attachment in attachments:
+        session.add(attachment_row(attachment, case.number, inbound_id, comment.id))
+    for loaded in ("comments", "attachments"):  # read before in this transaction: read again when next asked for
+        if loaded not in inspect(case).unloaded:
+            session.expire(case, [loaded])
+    change_written(session, case, {"modified": created, **(case_changes or {})})
     return comment
 
 
@@ -84,23 +92,21 @@ def staff_comment(session: Session, case: Case, author: str, body: str, config: 
                   attachments: Sequence[NewAttachment | ParsedAttachment] = (),
                   inbound_id: int | None = None) -> Comment:
     """A comment from support staff; a public one is mailed to the contact and waits on their answer."""
-    comment = add_comment(session, case, author, body, public=public, attachments=attachments, inbound_id=inbound_id)
+    waits = public and case.status in (CaseStatus.NEW.value, CaseStatus.OPEN.value)
+    comment = add_comment(session, case, author, body, public=public, attachments=attachments, inbound_id=inbound_id,
+                          case_changes={"status": CaseStatus.WAITING_ON_CONTACT.value} if waits else None)
     if public:
         notify_case(session, case, Reply.COMMENT, {"author": config.organisation, "body": body,
                                                   "attachments": [a.filename for a in attachments]}, config)
-        if case.status in (CaseStatus.NEW.value, CaseStatus.OPEN.value):
-            case.status = CaseStatus.WAITING_ON_CONTACT.value
     return comment
 
 
 def contact_comment(session: Session, case: Case, author: str, body: str,
                     attachments: Sequence[ParsedAttachment], inbound_id: int, reopens: bool) -> Comment:
     """A contact's reply: the case is theirs to answer no longer, and a resolved or closed case reopens."""
-    comment = add_comment(session, case, author, body, public=True, attachments=attachments, inbound_id=inbound_id)
-    if reopens or case.status in (CaseStatus.NEW.value, CaseStatus.WAITING_ON_CONTACT.value):
-        case.status = CaseStatus.OPEN.value
-        case.closed = None
-    return comment
+    opens = reopens or case.status in (CaseStatus.NEW.value, CaseStatus.WAITING_ON_CONTACT.value)
+    return add_comment(session, case, author, body, public=True, attachments=attachments, inbound_id=inbound_id,
+                       case_changes={"status": CaseStatus.OPEN.value, "closed": None} if opens else None)
 
 
 # --- life cycle ------------------------------------------------------------------------
