@@ -42,8 +42,9 @@ def enqueue(session: Session, message: Message, kind: Reply, recipients: Sequenc
         return
     # A plain INSERT, not the unit of work: the act stage queues an answer for nearly every
     # message, and a flush costs several times the statement. A later read of the case's
-    # outbox in this transaction finds the row in the database.
-    session.execute(_INSERT_OUTBOUND, values)
+    # outbox in this transaction finds the row in the database. On the session's connection: what
+    # `Session.execute` adds for a plain statement is there to load objects, and this loads none.
+    session.connection().execute(_INSERT_OUTBOUND, values)
 
 
 _INSERT_OUTBOUND = insert(Base.metadata.tables[OutboundMessage.__tablename__])
