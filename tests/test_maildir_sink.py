@@ -9,7 +9,7 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from intake.mailout.delivery import MaildirSink, deliver_to_maildir
+from intake.mailout.delivery import MaildirSink, TemporaryFailure, deliver_to_maildir
 
 RAW = b"From: support@intake.example\r\nSubject: x\r\nMessage-ID: <a.1@intake.example>\r\n\r\nbody\r\n"
 
@@ -31,3 +31,28 @@ def test_a_message_a_client_already_read_is_not_written_again(tmp_path: Path) ->
     note = MaildirSink(tmp_path).send("support@intake.example", ["zack@bayside.example"], RAW, "a.1@intake.example")
     assert note == "already in the Maildir (delivered before)"
     assert list((tmp_path / "new").iterdir()) == []
+
+
+def test_one_sink_makes_the_folders_once_and_finds_read_mail_with_or_without_flags(tmp_path: Path) -> None:
+    maildir = tmp_path / "outgoing"
+    sink = MaildirSink(maildir)
+    name = sink.send("support@intake.example", ["zack@bayside.example"], RAW, "a.1@intake.example")
+    assert name is None and len(list((maildir / "new").iterdir())) == 1  # None: written, nothing to note
+    first = next((maildir / "new").iterdir()).name
+    # Moved to cur/ (flags or none) before the next pass: that pass's sink finds it there.
+    (maildir / "new" / first).rename(maildir / "cur" / first)
+    later = MaildirSink(maildir)
+    again = later.send("support@intake.example", [], RAW, "a.1@intake.example")
+    assert again == "already in the Maildir (delivered before)"
+    # A folder removed during a pass is a temporary failure, and the next try makes it again.
+    for entry in (maildir / "new").iterdir():
+        entry.unlink()
+    (maildir / "new").rmdir()
+    try:
+        later.send("support@intake.example", [], RAW, "a.2@intake.example")
+    except TemporaryFailure as exc:
+        assert "cannot write to the Maildir" in str(exc)
+    else:
+        raise AssertionError("a missing new/ went unnoticed")
+    assert later.send("support@intake.example", [], RAW, "a.2@intake.example") is None
+    assert len(list((maildir / "new").iterdir())) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,10 @@ def test_one_failing_row_in_a_batch_is_retried_alone(store: Store, tmp_path: Pat
     queued = [queue_acknowledgement(store, f"contact{n}@bayside.example") for n in range(5)]
     real = delivery.deliver_to_maildir
 
-    def full_for_the_third(raw: bytes, maildir: Path, message_id: str) -> str | None:
+    def full_for_the_third(raw: bytes, maildir: Path, message_id: str, *listed: AbstractSet[str]) -> str | None:
         if message_id == queued[2]:
             raise OSError(28, "No space left on device")
-        return real(raw, maildir, message_id)
+        return real(raw, maildir, message_id, *listed)
 
     config = intake_config(tmp_path)
     monkeypatch.setattr(delivery, "deliver_to_maildir", full_for_the_third)

@@ -33,7 +33,8 @@ import smtplib
 import ssl
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -93,19 +94,21 @@ class Sink(Protocol):
 # --- the sinks -------------------------------------------------------------------
 
 
-def deliver_to_maildir(raw: bytes, maildir: Path, message_id: str) -> str | None:
+def deliver_to_maildir(raw: bytes, maildir: Path, message_id: str,
+                       read_in_cur: AbstractSet[str] | None = None) -> str | None:
     """Add one message to the Maildir's `new/`, named by its Message-ID; None when it is there already.
 
     The name is stable, so a message delivered again (a daemon killed between
     the write and recording it as sent) is skipped, not written twice: in
     `new/`, or in `cur/` where a mail client moved it (with `:2,` flags added).
     Written to `tmp/` and linked into `new/`, as the Maildir format asks.
+    ``read_in_cur`` is what `maildir_ready` found in `cur/`, when the caller
+    (a batch of deliveries) made and listed the folders already.
     """
-    for sub in ("tmp", "new", "cur"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    if read_in_cur is None:
+        read_in_cur = maildir_ready(maildir)
     name = "intake." + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()[:40]
-    if (maildir / "new" / name).exists() or any((maildir / "cur").glob(name + ":*")) \
-            or (maildir / "cur" / name).exists():
+    if name in read_in_cur or (maildir / "new" / name).exists():
         return None
     temporary = maildir / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     temporary.write_bytes(raw)
@@ -118,17 +121,30 @@ def deliver_to_maildir(raw: bytes, maildir: Path, message_id: str) -> str | None
     return name
 
 
+def maildir_ready(maildir: Path) -> frozenset[str]:
+    """Make the Maildir's folders if need be; the names of the messages in `cur/`, without their flags."""
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    with os.scandir(maildir / "cur") as entries:
+        return frozenset(entry.name.partition(":")[0] for entry in entries)
+
+
 @dataclass
 class MaildirSink:
     maildir: Path
     # A message written again after a crash is skipped by its name, so a whole batch
     # can be recorded at once: nothing is lost or duplicated if it is claimed again.
     batch: ClassVar[int] = 100
+    # The folders made and `cur/` listed once for the sink (one delivery pass), not for every message.
+    _read_in_cur: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def send(self, sender: str, recipients: list[str], raw: bytes, message_id: str) -> str | None:
         try:
-            written = deliver_to_maildir(raw, self.maildir, message_id)
+            if self._read_in_cur is None:
+                self._read_in_cur = maildir_ready(self.maildir)
+            written = deliver_to_maildir(raw, self.maildir, message_id, self._read_in_cur)
         except OSError as exc:
+            self._read_in_cur = None  # a folder removed meanwhile is made again on the next try
             raise TemporaryFailure(f"cannot write to the Maildir {self.maildir}: {exc}") from exc
         return None if written else "already in the Maildir (delivered before)"
 
